@@ -1,0 +1,17 @@
+//! The wire contract between the vm-system daemon and its workers: frame types, the codec and the version.
+//!
+//! Only the types defined here cross the pipe. Frames are MessagePack maps (named fields), so a new
+//! optional field stays readable by an older peer; anything else is a protocol version bump.
+
+mod codec;
+mod error;
+mod frame;
+mod version;
+
+pub use codec::{FrameCodec, MAX_FRAME_LEN};
+pub use error::CodecError;
+pub use frame::{
+    Budget, ConsoleLevel, EventType, ExecId, ExecKind, ExecLimits, ExecOutcome, FromWorker,
+    OutputLimit, SessionConfig, StopCause, ToWorker, WorkerEvent,
+};
+pub use version::{PROTOCOL_VERSION, is_compatible};

@@ -1,0 +1,22 @@
+//! Fixtures for the black-box tests: a worker driven over the real protocol, and (later) the daemon
+//! and CLI. Tests link the product crates only for the shim binaries; at runtime they talk frames,
+//! HTTP and command lines.
+#![allow(clippy::disallowed_methods, reason = "test fixtures start the real binaries")]
+
+pub mod worker;
+
+use std::time::Duration;
+
+/// How long any single wait in a test may take before the test fails.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// Path of a binary built from the tests package (the shims).
+pub fn bin_path(name: &str) -> std::path::PathBuf {
+    // Integration tests live in target/<profile>/deps; the bins one level up.
+    let mut path = std::env::current_exe().unwrap_or_default();
+    path.pop();
+    if path.ends_with("deps") {
+        path.pop();
+    }
+    path.join(name)
+}

@@ -1,0 +1,456 @@
+//! `Engine`: owns the session's `JsRuntime`, its global environment and its heap limit, and runs
+//! one execution at a time to its outcome (spec §7.1 steps 3–6 on the worker's side).
+
+mod ops;
+mod script;
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use deno_core::{JsRuntime, PollEventLoopOptions, RuntimeOptions, v8};
+use protocol::{Budget, EventType, ExecId, ExecKind, ExecLimits, ExecOutcome, SessionConfig, StopCause};
+
+use crate::control::{Cause, Control};
+use crate::error::EngineError;
+use crate::transport::Outbox;
+use crate::watchdog::{Measured, Watchdog};
+use ops::Sink;
+use script::{Arg, Completion};
+
+/// The engine this build provides (spec §10.2: reported in the handshake).
+pub(crate) const ENGINE: &str = if cfg!(feature = "v8") { "v8" } else { "quickjs" };
+/// Version string reported in the handshake.
+pub(crate) const ENGINE_VERSION: &str = "deno_core 0.413";
+
+const MIB: usize = 1024 * 1024;
+/// Room the engine gets after a memory stop so the failed evaluation can unwind.
+const MEMORY_STOP_HEADROOM: usize = 4 * MIB;
+
+const INSPECT_JS: &str = include_str!("../../js/inspect.js");
+const BOOTSTRAP_JS: &str = include_str!("../../js/bootstrap.js");
+
+/// The functions of the host API that `bootstrap.js` returns.
+struct Host {
+    configure: v8::Global<v8::Function>,
+    mute: v8::Global<v8::Function>,
+    begin_run_file: v8::Global<v8::Function>,
+    end_run_file: v8::Global<v8::Function>,
+    track: v8::Global<v8::Function>,
+    settle: v8::Global<v8::Function>,
+    preview_value: v8::Global<v8::Function>,
+    exception_payload: v8::Global<v8::Function>,
+    take_uncaught: v8::Global<v8::Function>,
+    clear_timers: v8::Global<v8::Function>,
+}
+
+/// What one execution came to.
+#[derive(Debug)]
+pub(crate) struct Report {
+    pub(crate) outcome: ExecOutcome,
+    pub(crate) measured: Measured,
+    /// Set when the worker cannot go on (the heap did not recover): the reason to report.
+    pub(crate) fatal: Option<String>,
+}
+
+/// One execution to run.
+#[derive(Debug)]
+pub(crate) struct Job {
+    pub(crate) id: ExecId,
+    pub(crate) kind: ExecKind,
+    pub(crate) name: String,
+    pub(crate) source: String,
+    pub(crate) limits: ExecLimits,
+    pub(crate) budget: Budget,
+}
+
+pub(crate) struct Engine {
+    runtime: JsRuntime,
+    host: Host,
+    control: Arc<Control>,
+    watchdog: Watchdog,
+    memory_hit: Rc<Cell<bool>>,
+    heap_limit: usize,
+    mem_mb: u32,
+    strict: bool,
+    pending: Pending,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").finish_non_exhaustive()
+    }
+}
+
+fn heap_callback(control: Arc<Control>, hit: Rc<Cell<bool>>) -> impl FnMut(usize, usize) -> usize + 'static {
+    move |current, _initial| {
+        hit.set(true);
+        control.stop_current(Cause::Stop(StopCause::Memory));
+        current.saturating_add(MEMORY_STOP_HEADROOM)
+    }
+}
+
+impl Engine {
+    /// Creates the runtime and its global environment. Runs before the worker is assigned.
+    pub(crate) fn new(control: Arc<Control>, watchdog: Watchdog, out: Outbox) -> Result<Self, EngineError> {
+        let mut runtime = JsRuntime::try_new(RuntimeOptions {
+            extensions: vec![ops::vm_host::init()],
+            ..Default::default()
+        })
+        .map_err(|err| EngineError::Create(err.to_string()))?;
+        control.set_isolate(runtime.v8_isolate().thread_safe_handle());
+        runtime
+            .op_state()
+            .borrow_mut()
+            .put(Sink::new(out, Arc::clone(&control)));
+
+        let inspect = INSPECT_JS.trim_end().trim_end_matches(';');
+        let source = format!("(function (makeInspect) {{\n{BOOTSTRAP_JS}\n}})({inspect}\n)");
+        let api = match script::run(&mut runtime, "vm-system:bootstrap", &source) {
+            Completion::Value(api) => api,
+            Completion::Threw(error) => {
+                return Err(EngineError::Bootstrap(script::to_string(&mut runtime, &error)));
+            }
+            Completion::Terminated => return Err(EngineError::Bootstrap("terminated".into())),
+        };
+        let [configure, mute, begin_run_file, end_run_file, track, settle, preview_value, exception_payload, take_uncaught, clear_timers] =
+            script::functions(
+                &mut runtime,
+                &api,
+                [
+                    "configure",
+                    "mute",
+                    "beginRunFile",
+                    "endRunFile",
+                    "track",
+                    "settle",
+                    "previewValue",
+                    "exceptionPayload",
+                    "takeUncaught",
+                    "clearTimers",
+                ],
+            )
+            .map_err(EngineError::Bootstrap)?;
+        let memory_hit = Rc::new(Cell::new(false));
+        runtime.add_near_heap_limit_callback(heap_callback(Arc::clone(&control), Rc::clone(&memory_hit)));
+        Ok(Engine {
+            runtime,
+            host: Host {
+                configure,
+                mute,
+                begin_run_file,
+                end_run_file,
+                track,
+                settle,
+                preview_value,
+                exception_payload,
+                take_uncaught,
+                clear_timers,
+            },
+            control,
+            watchdog,
+            memory_hit,
+            heap_limit: 0,
+            mem_mb: 0,
+            strict: false,
+            pending: Pending::None,
+        })
+    }
+
+    /// Makes this runtime the session's: cwd, heap limit, console switch, granted variables.
+    pub(crate) fn configure(&mut self, config: &SessionConfig) -> Result<(), EngineError> {
+        std::env::set_current_dir(&config.worktree)
+            .map_err(|err| EngineError::Configure(format!("cannot enter worktree: {err}")))?;
+        self.strict = config.strict;
+        self.mem_mb = config.mem_mb;
+        self.set_heap_limit(usize::try_from(config.mem_mb).unwrap_or(usize::MAX).saturating_mul(MIB));
+        let env = serde_json::to_string(&config.env)
+            .map_err(|err| EngineError::Configure(err.to_string()))?;
+        let configure = self.host.configure.clone();
+        match script::call(&mut self.runtime, &configure, &[Arg::Bool(config.console), Arg::Str(&env)]) {
+            Completion::Value(_) => Ok(()),
+            Completion::Threw(error) => Err(EngineError::Configure(script::to_string(&mut self.runtime, &error))),
+            Completion::Terminated => Err(EngineError::Configure("terminated".into())),
+        }
+    }
+
+    fn set_heap_limit(&mut self, bytes: usize) {
+        self.heap_limit = bytes;
+        // deno_core only forwards the new limit while a callback is installed, and installing one
+        // arms it with the isolate's current limit: remove (setting the limit), then add again.
+        self.runtime.remove_near_heap_limit_callback(bytes);
+        self.runtime.add_near_heap_limit_callback(heap_callback(
+            Arc::clone(&self.control),
+            Rc::clone(&self.memory_hit),
+        ));
+    }
+
+    fn with_sink<R>(&mut self, f: impl FnOnce(&mut Sink) -> R) -> R {
+        let state = self.runtime.op_state();
+        let mut state = state.borrow_mut();
+        f(state.borrow_mut::<Sink>())
+    }
+
+    fn call(&mut self, function: &v8::Global<v8::Function>, args: &[Arg<'_>]) -> Completion {
+        script::call(&mut self.runtime, function, args)
+    }
+
+    /// Runs one execution to its outcome. Every event is sent before this returns.
+    pub(crate) async fn exec(&mut self, job: Job) -> Report {
+        let Job { id, kind, name, source, limits, budget } = job;
+        self.control.begin(id);
+        self.with_sink(|sink| sink.begin(id, budget));
+        self.watchdog.arm(id, limits.wall_ms, limits.cpu_ms);
+        let library = matches!(kind, ExecKind::Library);
+        let run_file = matches!(kind, ExecKind::RunFile { .. });
+        if library {
+            let mute = self.host.mute.clone();
+            self.call(&mute, &[Arg::Bool(true)]);
+        }
+
+        let mut outcome = self.run_phase(&kind, &name, &source, library).await;
+        if outcome.is_none() {
+            outcome = Some(self.render_phase(library));
+        }
+        let outcome = outcome.unwrap_or(ExecOutcome::Exception);
+
+        // Cleanup runs no user code; nothing may stop it any more.
+        self.with_sink(Sink::close);
+        self.control.end();
+        if self.runtime.v8_isolate().is_execution_terminating() {
+            self.runtime.v8_isolate().cancel_terminate_execution();
+        }
+        let (end_run_file, clear_timers, mute) =
+            (self.host.end_run_file.clone(), self.host.clear_timers.clone(), self.host.mute.clone());
+        if run_file {
+            self.call(&end_run_file, &[]);
+        }
+        self.call(&clear_timers, &[]);
+        if library {
+            self.call(&mute, &[Arg::Bool(false)]);
+        }
+        let measured = self.watchdog.disarm();
+        let fatal = self.recover_memory();
+        Report { outcome, measured, fatal }
+    }
+
+    /// Evaluates the code and runs the event loop to idle. Returns the outcome if the execution
+    /// already ended (stopped), or `None` to go on to rendering; the completion value or the
+    /// exception is left in `self.pending`.
+    async fn run_phase(&mut self, kind: &ExecKind, name: &str, source: &str, library: bool) -> Option<ExecOutcome> {
+        if let ExecKind::RunFile { args_json, env } = kind {
+            let env = serde_json::to_string(env).unwrap_or_else(|_| "[]".into());
+            let begin = self.host.begin_run_file.clone();
+            if let Completion::Threw(error) = self.call(&begin, &[Arg::Str(args_json), Arg::Str(&env)]) {
+                self.pending = Pending::Threw(error);
+                return None;
+            }
+        }
+        let code = if self.strict && !library { strict_source(source) } else { source.to_string() };
+        self.pending = match script::run(&mut self.runtime, name, &code) {
+            Completion::Value(value) => {
+                let track = self.host.track.clone();
+                self.call(&track, &[Arg::Val(&value)]);
+                Pending::Value(value)
+            }
+            Completion::Threw(error) => Pending::Threw(error),
+            Completion::Terminated => Pending::None,
+        };
+        if matches!(self.pending, Pending::Value(_)) && self.control.cause().is_none() {
+            if let Err(err) = self.run_event_loop().await {
+                if self.control.cause().is_none() {
+                    self.pending = Pending::Message(err);
+                }
+            }
+        }
+        match self.control.reopen() {
+            Some(Cause::Stop(cause)) => {
+                self.drain();
+                Some(ExecOutcome::Stopped { cause })
+            }
+            Some(Cause::Uncaught) => {
+                self.drain();
+                self.with_sink(Sink::reopen);
+                let take = self.host.take_uncaught.clone();
+                if let Completion::Value(pair) = self.call(&take, &[]) {
+                    if let Some(error) = script::index(&mut self.runtime, &pair, 1) {
+                        self.pending = Pending::Threw(error);
+                    }
+                }
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Drives timers and promise jobs until none are left or a stop cause is taken.
+    async fn run_event_loop(&mut self) -> Result<(), String> {
+        let notify = self.control.notify();
+        loop {
+            tokio::select! {
+                biased;
+                result = self.runtime.run_event_loop(PollEventLoopOptions::default()) => {
+                    return result.map_err(|err| err.to_string());
+                }
+                () = notify.notified() => {
+                    if self.control.cause().is_some() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+
+    /// After a stop: run the promise jobs still queued with termination in force, dropping their
+    /// output, then make the runtime usable again.
+    fn drain(&mut self) {
+        self.with_sink(Sink::close);
+        let isolate = self.runtime.v8_isolate();
+        if !isolate.is_execution_terminating() {
+            isolate.terminate_execution();
+        }
+        isolate.perform_microtask_checkpoint();
+        isolate.cancel_terminate_execution();
+    }
+
+    /// Turns the pending completion into the terminal event.
+    fn render_phase(&mut self, library: bool) -> ExecOutcome {
+        let pending = std::mem::replace(&mut self.pending, Pending::None);
+        let result = match pending {
+            Pending::None => return ExecOutcome::Exception,
+            Pending::Message(message) => {
+                let payload = serde_json::json!({"name": null, "message": message, "stack": null}).to_string();
+                return self.finish_event(EventType::Exception, payload, ExecOutcome::Exception);
+            }
+            Pending::Threw(error) => self.render_exception(&error),
+            Pending::Value(value) => {
+                let settle = self.host.settle.clone();
+                match self.call(&settle, &[Arg::Val(&value)]) {
+                    Completion::Value(pair) => {
+                        let state = script::index(&mut self.runtime, &pair, 0)
+                            .map(|s| script::to_i64(&mut self.runtime, &s))
+                            .unwrap_or(1);
+                        let settled = script::index(&mut self.runtime, &pair, 1).unwrap_or(value);
+                        if state == 2 {
+                            self.render_exception(&settled)
+                        } else if library {
+                            Rendered::Done(ExecOutcome::Ok)
+                        } else {
+                            self.render_value(&settled)
+                        }
+                    }
+                    Completion::Threw(error) => self.render_exception(&error),
+                    Completion::Terminated => Rendered::Stopped,
+                }
+            }
+        };
+        match result {
+            Rendered::Done(outcome) => outcome,
+            Rendered::Event(event_type, payload, outcome) => self.finish_event(event_type, payload, outcome),
+            Rendered::Stopped => self.stopped_while_rendering(),
+        }
+    }
+
+    fn render_value(&mut self, value: &v8::Global<v8::Value>) -> Rendered {
+        let preview = self.host.preview_value.clone();
+        match self.call(&preview, &[Arg::Val(value)]) {
+            Completion::Value(payload) => {
+                let payload = script::to_string(&mut self.runtime, &payload);
+                Rendered::Event(EventType::Value, payload, ExecOutcome::Ok)
+            }
+            Completion::Threw(error) => self.render_exception(&error),
+            Completion::Terminated => Rendered::Stopped,
+        }
+    }
+
+    fn render_exception(&mut self, error: &v8::Global<v8::Value>) -> Rendered {
+        let render = self.host.exception_payload.clone();
+        match self.call(&render, &[Arg::Val(error)]) {
+            Completion::Value(payload) => {
+                let payload = script::to_string(&mut self.runtime, &payload);
+                Rendered::Event(EventType::Exception, payload, ExecOutcome::Exception)
+            }
+            Completion::Threw(_) => {
+                let payload = serde_json::json!({"name": null, "message": "exception could not be rendered", "stack": null}).to_string();
+                Rendered::Event(EventType::Exception, payload, ExecOutcome::Exception)
+            }
+            Completion::Terminated => Rendered::Stopped,
+        }
+    }
+
+    fn finish_event(&mut self, event_type: EventType, payload: String, outcome: ExecOutcome) -> ExecOutcome {
+        if self.with_sink(|sink| sink.emit(event_type, payload)) {
+            return outcome;
+        }
+        // The terminal event did not fit: the sink took the output-limit cause.
+        self.stopped_while_rendering()
+    }
+
+    fn stopped_while_rendering(&mut self) -> ExecOutcome {
+        let cause = self.control.reopen();
+        self.drain();
+        match cause {
+            Some(Cause::Stop(cause)) => ExecOutcome::Stopped { cause },
+            // Rendering cannot report an uncaught error of its own; treat it as the exception.
+            Some(Cause::Uncaught) | None => ExecOutcome::Exception,
+        }
+    }
+
+    /// After a memory stop: collect garbage and re-arm the limit. Returns the fatal reason when
+    /// the heap in use is still above 90 % of the limit.
+    fn recover_memory(&mut self) -> Option<String> {
+        if !self.memory_hit.replace(false) {
+            return None;
+        }
+        self.runtime.v8_isolate().low_memory_notification();
+        let limit = self.heap_limit;
+        self.set_heap_limit(limit);
+        let used = self.runtime.v8_isolate().get_heap_statistics().used_heap_size();
+        if used.saturating_mul(10) > limit.saturating_mul(9) {
+            return Some(format!("memory limit exceeded (mem_mb={})", self.mem_mb));
+        }
+        None
+    }
+}
+
+/// What evaluation left to render.
+enum Pending {
+    None,
+    Value(v8::Global<v8::Value>),
+    Threw(v8::Global<v8::Value>),
+    /// An engine error with no JavaScript value (reported as the exception message).
+    Message(String),
+}
+
+enum Rendered {
+    Done(ExecOutcome),
+    Event(EventType, String, ExecOutcome),
+    Stopped,
+}
+
+/// `runtime.strict`: `'use strict';` prepended to the first line, after a leading `#!` line.
+pub(crate) fn strict_source(source: &str) -> String {
+    const PRAGMA: &str = "'use strict';";
+    if source.starts_with("#!") {
+        match source.find('\n') {
+            Some(end) => format!("{}{PRAGMA}{}", &source[..=end], &source[end + 1..]),
+            None => format!("{source}\n{PRAGMA}"),
+        }
+    } else {
+        format!("{PRAGMA}{source}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strict_source;
+
+    #[test]
+    fn strict_prefix_goes_after_a_hashbang_line() {
+        let check = |input: &str, expected: &str| assert_eq!(strict_source(input), expected);
+        check("x = 1", "'use strict';x = 1");
+        check("#!/usr/bin/env node\nx", "#!/usr/bin/env node\n'use strict';x");
+        check("#!only", "#!only\n'use strict';");
+        check("", "'use strict';");
+    }
+}
