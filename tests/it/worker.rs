@@ -439,3 +439,47 @@ async fn the_worker_runs_under_os_limits() {
     let environ = std::fs::read(format!("/proc/{}/environ", w.pid)).unwrap();
     assert!(environ.is_empty(), "{}", String::from_utf8_lossy(&environ));
 }
+
+/// Every case of `tests/fixtures/inspect_cases.json` (generated from Node's own `util` output by
+/// `worker/js/inspect-check/gen-fixtures.js`) renders the same inside the QuickJS worker.
+#[tokio::test]
+async fn rendering_matches_node_for_the_fixture_cases() {
+    let fixtures: Vec<Value> = serde_json::from_str(include_str!("../fixtures/inspect_cases.json")).unwrap();
+    let (mut w, _dir) = worker().await;
+    let mut failures = Vec::new();
+    for case in &fixtures {
+        if let Some(args) = case.get("console").and_then(Value::as_str) {
+            let r = w.repl(&format!("console.log({args}); undefined")).await;
+            let texts = console_texts(&r);
+            let expected = case["text"].as_str().unwrap();
+            if texts.len() != 1 || texts[0].1 != expected {
+                failures.push(format!("console.log({args}): got {texts:?}, want {expected:?}"));
+            }
+        } else if case["preview"].as_str().unwrap().starts_with("Promise {") {
+            // A promise completion value is awaited (spec §7.2): check its rendering through the
+            // console, which formats a non-string argument with the same inspect.
+            let expr = case["expr"].as_str().unwrap();
+            let r = w.repl(&format!("console.log({expr}); undefined")).await;
+            let texts = console_texts(&r);
+            let expected = case["preview"].as_str().unwrap();
+            if texts.len() != 1 || texts[0].1 != expected {
+                failures.push(format!("console.log({expr}): got {texts:?}, want {expected:?}"));
+            }
+        } else {
+            let expr = case["expr"].as_str().unwrap();
+            let r = w.repl(&format!("({expr})")).await;
+            if r.outcome != ExecOutcome::Ok {
+                failures.push(format!("{expr}: {:?} {:?}", r.outcome, r.payloads()));
+                continue;
+            }
+            let raw = &r.events.last().unwrap().payload;
+            let got: Value = serde_json::from_str(raw).unwrap();
+            let json_text = case["json"].as_str().unwrap_or("null");
+            let want_tail = format!(",\"json\":{json_text}}}");
+            if got["type"] != case["type"] || got["preview"] != case["preview"] || !raw.ends_with(&want_tail) {
+                failures.push(format!("{expr}: got {raw}, want type {} preview {} json {json_text}", case["type"], case["preview"]));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} cases differ:\n{}", failures.len(), fixtures.len(), failures.join("\n"));
+}

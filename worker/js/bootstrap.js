@@ -38,14 +38,29 @@ const PromisePrototypeThen = Promise.prototype.then;
 const StringPrototypeStartsWith = String.prototype.startsWith;
 const ArrayPrototypeForEach = Array.prototype.forEach;
 
+// Exact brand checks through the built-in `size` getters (they throw for anything that is not a
+// real Map/Set, proxies included, without running user code); deno_core's QuickJS `isMap` also
+// answers true for `Map.prototype`.
+const MapPrototypeGetSize = Object.getOwnPropertyDescriptor(Map.prototype, "size").get;
+const SetPrototypeGetSize = Object.getOwnPropertyDescriptor(Set.prototype, "size").get;
+function hasBrand(getter, value) {
+  if (value === null || (typeof value !== "object" && typeof value !== "function")) return false;
+  try {
+    ReflectApply(getter, value, []);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const inspectApi = makeInspect({
   getPromiseDetails: core.getPromiseDetails,
   getProxyDetails: core.getProxyDetails,
   isProxy: core.isProxy,
   isDate: core.isDate,
   isRegExp: core.isRegExp,
-  isMap: core.isMap,
-  isSet: core.isSet,
+  isMap: (value) => hasBrand(MapPrototypeGetSize, value),
+  isSet: (value) => hasBrand(SetPrototypeGetSize, value),
   isWeakMap: core.isWeakMap,
   isWeakSet: core.isWeakSet,
   isPromise: core.isPromise,

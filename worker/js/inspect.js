@@ -15,9 +15,20 @@
 // `%s` (compact 3, depth 0), `showHidden`/`showProxy` are only set by `%o`.
 //
 // The file is evaluated as a classic script; its completion value is a
-// function that takes the `host` helper object (type checks that mirror
-// Node's internalBinding('types'), plus getPromiseDetails / getProxyDetails)
-// and returns the API object. Every built-in used is captured when the
+// function that takes the `host` helper object and returns the API object.
+// host (none of these may run user code):
+//   getPromiseDetails(p) -> [state 0|1|2, result]; getProxyDetails(v) -> null
+//   or [target, handler] (target null/undefined when revoked); isDate,
+//   isRegExp, isMap, isSet, isWeakMap, isWeakSet, isPromise, isTypedArray,
+//   isArrayBuffer, isDataView, isAsyncFunction, isGeneratorFunction,
+//   isBoxedPrimitive, isNumberObject, isStringObject, isBooleanObject,
+//   isBigIntObject, isNativeError, isArgumentsObject, isMapIterator,
+//   isSetIterator (deno_core's Deno.core.isX / Node's util.types).
+//   Optional: previewEntries(v) -> entries of a WeakMap/WeakSet and
+//   previewEntries(v, true) -> [entries, isKeyValue] of a Map/Set iterator
+//   (without it their contents print as <items unknown>);
+//   getOwnNonIndexProperties(obj, filter 0|2) (speed-up for huge arrays);
+//   isSharedArrayBuffer(v) (else a brand check is used). Every built-in used is captured when the
 // function runs (before any user code), so user code that later replaces
 // Array.prototype.join, JSON, String, ... cannot break or hijack rendering.
 // Inspect never calls getters or proxy traps on its own; like Node it does
@@ -29,6 +40,7 @@
   // ---------------------------------------------------------------------------
   // Primordials (captured once, at load time).
   // ---------------------------------------------------------------------------
+  const FunctionCtor = Function;
   const FunctionPrototype = Function.prototype;
   const uncurryThis = FunctionPrototype.bind.bind(FunctionPrototype.call);
   const FunctionPrototypeBind = uncurryThis(FunctionPrototype.bind);
@@ -204,6 +216,10 @@
       return false;
     }
   });
+  // Optional: V8-style getOwnNonIndexProperties(obj, filter) with filter 0
+  // (all properties) or 2 (only enumerable), e.g. deno_core's
+  // op_get_non_index_property_names. Only a speed-up for huge arrays.
+  const hostGetOwnNonIndexProperties = hostFn("getOwnNonIndexProperties", undefined);
   const isAnyArrayBuffer = (v) => isArrayBuffer(v) || isSharedArrayBuffer(v);
 
   // Node's getProxyDetails(value, showProxy): undefined when `value` is not a
@@ -473,13 +489,23 @@
     return keys;
   }
 
-  // V8's GetOwnPropertyNames(kOwnOnly, filter, kSkipIndices).
+  // V8's GetOwnPropertyNames(kOwnOnly, filter, kSkipIndices) for arrays and
+  // typed arrays. Own keys list the array indices first (ascending), so the
+  // index prefix is found by binary search instead of testing every key.
   function getOwnNonIndexProperties(value, showHidden) {
-    const names = showHidden ? ObjectGetOwnPropertyNames(value) : ObjectKeys(value);
-    const keys = [];
-    for (let i = 0; i < names.length; i++) {
-      if (!isArrayIndexKey(names[i])) push(keys, names[i]);
+    if (hostGetOwnNonIndexProperties !== undefined) {
+      return hostGetOwnNonIndexProperties(value, showHidden ? 0 : 2);
     }
+    const names = showHidden ? ObjectGetOwnPropertyNames(value) : ObjectKeys(value);
+    let lo = 0;
+    let hi = names.length;
+    while (lo < hi) {
+      const mid = MathFloor((lo + hi) / 2);
+      if (isArrayIndexKey(names[mid])) lo = mid + 1;
+      else hi = mid;
+    }
+    const keys = [];
+    for (let i = lo; i < names.length; i++) push(keys, names[i]);
     const symbols = ObjectGetOwnPropertySymbols(value);
     for (let i = 0; i < symbols.length; i++) {
       if (showHidden || ObjectPrototypePropertyIsEnumerable(value, symbols[i])) {
@@ -566,7 +592,7 @@
     const tmp = obj;
     while (obj || isUndetectableObject(obj)) {
       if (obj === ObjectPrototype || obj === FunctionPrototype) {
-        const constructor = obj === ObjectPrototype ? ObjectCtor : Function;
+        const constructor = obj === ObjectPrototype ? ObjectCtor : FunctionCtor;
         if (FunctionPrototypeSymbolHasInstance(constructor, tmp)) {
           if (protoProps !== undefined && firstProto !== obj) {
             addPrototypeProperties(ctx, tmp, firstProto || tmp, recurseTimes, protoProps);
@@ -2116,7 +2142,7 @@
     for (let i = 0; i < json.length; i++) {
       if (StringPrototypeCharCodeAt(json, i) !== 92) continue; // '\'
       const next = StringPrototypeCharCodeAt(json, i + 1);
-      if (next === 117 && i + 5 < json.length + 0) { // 'u'
+      if (next === 117 && i + 5 < json.length) { // "u"
         const code = NumberParseInt(StringPrototypeSlice(json, i + 2, i + 6), 16);
         if (code >= 0xd800 && code <= 0xdfff) {
           out += `${StringPrototypeSlice(json, last, i)}\\ufffd`;
