@@ -321,11 +321,11 @@ mod tests {
     #[tokio::test]
     async fn garbage_is_a_typed_error() {
         let cases: Vec<Vec<u8>> = vec![
-            vec![0xc1],                   // reserved MessagePack byte
-            vec![0xff, 0xff, 0xff],       // negative fixints
+            vec![0xc1],             // reserved MessagePack byte
+            vec![0xff, 0xff, 0xff], // negative fixints
             b"not messagepack at all".to_vec(),
             vec![0x81, 0xa3, b'f', b'o', b'o', 0x01], // a map naming no known variant
-            vec![],                        // empty body
+            vec![],                                   // empty body
         ];
         for body in cases {
             let mut bytes = u32::try_from(body.len()).unwrap().to_be_bytes().to_vec();

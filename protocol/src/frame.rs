@@ -41,7 +41,10 @@ pub enum ExecKind {
     /// A REPL input (script name `<repl>`).
     Repl,
     /// A worktree file; `args_json` is the request's `args` object as JSON text, `env` the overlay.
-    RunFile { args_json: String, env: Vec<(String, String)> },
+    RunFile {
+        args_json: String,
+        env: Vec<(String, String)>,
+    },
     /// A template startup file.
     Startup,
     /// A library bundle: never strict, console discarded, no value event.

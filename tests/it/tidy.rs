@@ -3,7 +3,10 @@
 use std::path::{Path, PathBuf};
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -33,7 +36,10 @@ fn every_rust_file_opens_with_a_module_doc_line() {
         .filter(|f| !std::fs::read_to_string(f).unwrap().starts_with("//!"))
         .map(|f| f.strip_prefix(&root).unwrap().display().to_string())
         .collect();
-    assert!(missing.is_empty(), "files without a leading //! line: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "files without a leading //! line: {missing:?}"
+    );
 }
 
 #[test]
@@ -43,14 +49,24 @@ fn only_the_spawn_module_starts_processes() {
     for member in ["protocol", "worker", "orchestrator"] {
         rust_files(&root.join(member), &mut files);
     }
-    let allowed = ["orchestrator/src/worker_handle/spawn.rs", "worker/src/engine/modules/exec.rs"];
+    let allowed = [
+        "orchestrator/src/worker_handle/spawn.rs",
+        "worker/src/engine/modules/exec.rs",
+    ];
     let offenders: Vec<_> = files
         .iter()
         .map(|f| f.strip_prefix(&root).unwrap().display().to_string())
         .filter(|f| !allowed.contains(&f.as_str()))
-        .filter(|f| std::fs::read_to_string(root.join(f)).unwrap().contains("Command::new"))
+        .filter(|f| {
+            std::fs::read_to_string(root.join(f))
+                .unwrap()
+                .contains("Command::new")
+        })
         .collect();
-    assert!(offenders.is_empty(), "Command::new outside the spawn module: {offenders:?}");
+    assert!(
+        offenders.is_empty(),
+        "Command::new outside the spawn module: {offenders:?}"
+    );
 }
 
 #[test]

@@ -1,8 +1,12 @@
 //! Fixtures for the black-box tests: a worker driven over the real protocol, and (later) the daemon
 //! and CLI. Tests link the product crates only for the shim binaries; at runtime they talk frames,
 //! HTTP and command lines.
-#![allow(clippy::disallowed_methods, reason = "test fixtures start the real binaries")]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "test fixtures start the real binaries"
+)]
 
+pub mod daemon;
 pub mod worker;
 
 use std::time::Duration;

@@ -159,7 +159,14 @@ impl TestWorker {
     }
 
     /// Starts an execution and returns its id without waiting.
-    pub async fn start(&mut self, kind: ExecKind, name: &str, source: &str, limits: ExecLimits, budget: Budget) -> ExecId {
+    pub async fn start(
+        &mut self,
+        kind: ExecKind,
+        name: &str,
+        source: &str,
+        limits: ExecLimits,
+        budget: Budget,
+    ) -> ExecId {
         self.next_id += 1;
         let id = ExecId(self.next_id);
         self.send(ToWorker::Exec {
@@ -207,7 +214,14 @@ impl TestWorker {
     }
 
     /// Runs `source` with `kind`, `limits` and `budget` and waits for the end.
-    pub async fn run(&mut self, kind: ExecKind, name: &str, source: &str, limits: ExecLimits, budget: Budget) -> ExecResult {
+    pub async fn run(
+        &mut self,
+        kind: ExecKind,
+        name: &str,
+        source: &str,
+        limits: ExecLimits,
+        budget: Budget,
+    ) -> ExecResult {
         let id = self.start(kind, name, source, limits, budget).await;
         self.finish(id).await
     }

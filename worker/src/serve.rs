@@ -42,15 +42,20 @@ pub(crate) async fn serve(mut engine: Engine, mut pipe: Pipe) {
                         budget,
                     })
                     .await;
+                // A fatal reason goes first, so the daemon knows it when the Done arrives.
+                if let Some(reason) = &report.fatal {
+                    tracing::warn!(%reason, "exiting: heap did not recover");
+                    pipe.out.send(FromWorker::Fatal {
+                        reason: reason.clone(),
+                    });
+                }
                 pipe.out.send(FromWorker::Done {
                     id,
                     outcome: report.outcome,
                     cpu_ms: millis(report.measured.cpu),
                     wall_ms: millis(report.measured.wall),
                 });
-                if let Some(reason) = report.fatal {
-                    tracing::warn!(%reason, "exiting: heap did not recover");
-                    pipe.out.send(FromWorker::Fatal { reason });
+                if report.fatal.is_some() {
                     pipe.out.exit(EXIT_MEMORY);
                     return;
                 }

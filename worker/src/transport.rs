@@ -43,7 +43,11 @@ pub(crate) struct Pipe {
 }
 
 /// Starts the I/O thread on socket `fd`. `first` is queued before anything else (the `Hello`).
-pub(crate) fn start(fd: RawFd, control: Arc<Control>, first: FromWorker) -> Result<Pipe, WorkerError> {
+pub(crate) fn start(
+    fd: RawFd,
+    control: Arc<Control>,
+    first: FromWorker,
+) -> Result<Pipe, WorkerError> {
     // SAFETY: the daemon passes us this descriptor and nothing else in the process owns it.
     let socket = unsafe { std::os::unix::net::UnixStream::from_raw_fd(fd) };
     socket.set_nonblocking(true).map_err(WorkerError::Pipe)?;

@@ -4,8 +4,8 @@
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use protocol::{ExecId, FromWorker, StopCause};
 use crate::transport::Outbox;
+use protocol::{ExecId, FromWorker, StopCause};
 
 use crate::control::{Cause, Control};
 
@@ -130,14 +130,11 @@ impl Watchdog {
     }
 }
 
-fn run(
-    shared: &(Mutex<State>, Condvar),
-    clock: ThreadClock,
-    control: &Control,
-    out: &Outbox,
-) {
+fn run(shared: &(Mutex<State>, Condvar), clock: ThreadClock, control: &Control, out: &Outbox) {
     let (lock, cvar) = shared;
-    let mut state = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut state = lock
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     loop {
         let Some(armed) = state.armed else {
             state = cvar

@@ -9,7 +9,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use deno_core::{JsRuntime, PollEventLoopOptions, RuntimeOptions, v8};
-use protocol::{Budget, EventType, ExecId, ExecKind, ExecLimits, ExecOutcome, SessionConfig, StopCause};
+use protocol::{
+    Budget, EventType, ExecId, ExecKind, ExecLimits, ExecOutcome, SessionConfig, StopCause,
+};
 
 use crate::control::{Cause, Control};
 use crate::error::EngineError;
@@ -19,7 +21,11 @@ use ops::Sink;
 use script::{Arg, Completion};
 
 /// The engine this build provides (spec §10.2: reported in the handshake).
-pub(crate) const ENGINE: &str = if cfg!(feature = "v8") { "v8" } else { "quickjs" };
+pub(crate) const ENGINE: &str = if cfg!(feature = "v8") {
+    "v8"
+} else {
+    "quickjs"
+};
 /// Version string reported in the handshake.
 pub(crate) const ENGINE_VERSION: &str = "deno_core 0.413";
 
@@ -82,7 +88,10 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-fn heap_callback(control: Arc<Control>, hit: Rc<Cell<bool>>) -> impl FnMut(usize, usize) -> usize + 'static {
+fn heap_callback(
+    control: Arc<Control>,
+    hit: Rc<Cell<bool>>,
+) -> impl FnMut(usize, usize) -> usize + 'static {
     move |current, _initial| {
         hit.set(true);
         control.stop_current(Cause::Stop(StopCause::Memory));
@@ -92,7 +101,11 @@ fn heap_callback(control: Arc<Control>, hit: Rc<Cell<bool>>) -> impl FnMut(usize
 
 impl Engine {
     /// Creates the runtime and its global environment. Runs before the worker is assigned.
-    pub(crate) fn new(control: Arc<Control>, watchdog: Watchdog, out: Outbox) -> Result<Self, EngineError> {
+    pub(crate) fn new(
+        control: Arc<Control>,
+        watchdog: Watchdog,
+        out: Outbox,
+    ) -> Result<Self, EngineError> {
         let mut runtime = JsRuntime::try_new(RuntimeOptions {
             extensions: vec![ops::vm_host::init()],
             ..Default::default()
@@ -109,30 +122,46 @@ impl Engine {
         let api = match script::run(&mut runtime, "vm-system:bootstrap", &source) {
             Completion::Value(api) => api,
             Completion::Threw(error) => {
-                return Err(EngineError::Bootstrap(script::to_string(&mut runtime, &error)));
+                return Err(EngineError::Bootstrap(script::to_string(
+                    &mut runtime,
+                    &error,
+                )));
             }
             Completion::Terminated => return Err(EngineError::Bootstrap("terminated".into())),
         };
-        let [configure, mute, begin_run_file, end_run_file, track, settle, preview_value, exception_payload, take_uncaught, clear_timers] =
-            script::functions(
-                &mut runtime,
-                &api,
-                [
-                    "configure",
-                    "mute",
-                    "beginRunFile",
-                    "endRunFile",
-                    "track",
-                    "settle",
-                    "previewValue",
-                    "exceptionPayload",
-                    "takeUncaught",
-                    "clearTimers",
-                ],
-            )
-            .map_err(EngineError::Bootstrap)?;
+        let [
+            configure,
+            mute,
+            begin_run_file,
+            end_run_file,
+            track,
+            settle,
+            preview_value,
+            exception_payload,
+            take_uncaught,
+            clear_timers,
+        ] = script::functions(
+            &mut runtime,
+            &api,
+            [
+                "configure",
+                "mute",
+                "beginRunFile",
+                "endRunFile",
+                "track",
+                "settle",
+                "previewValue",
+                "exceptionPayload",
+                "takeUncaught",
+                "clearTimers",
+            ],
+        )
+        .map_err(EngineError::Bootstrap)?;
         let memory_hit = Rc::new(Cell::new(false));
-        runtime.add_near_heap_limit_callback(heap_callback(Arc::clone(&control), Rc::clone(&memory_hit)));
+        runtime.add_near_heap_limit_callback(heap_callback(
+            Arc::clone(&control),
+            Rc::clone(&memory_hit),
+        ));
         Ok(Engine {
             runtime,
             host: Host {
@@ -163,13 +192,24 @@ impl Engine {
             .map_err(|err| EngineError::Configure(format!("cannot enter worktree: {err}")))?;
         self.strict = config.strict;
         self.mem_mb = config.mem_mb;
-        self.set_heap_limit(usize::try_from(config.mem_mb).unwrap_or(usize::MAX).saturating_mul(MIB));
+        self.set_heap_limit(
+            usize::try_from(config.mem_mb)
+                .unwrap_or(usize::MAX)
+                .saturating_mul(MIB),
+        );
         let env = serde_json::to_string(&config.env)
             .map_err(|err| EngineError::Configure(err.to_string()))?;
         let configure = self.host.configure.clone();
-        match script::call(&mut self.runtime, &configure, &[Arg::Bool(config.console), Arg::Str(&env)]) {
+        match script::call(
+            &mut self.runtime,
+            &configure,
+            &[Arg::Bool(config.console), Arg::Str(&env)],
+        ) {
             Completion::Value(_) => Ok(()),
-            Completion::Threw(error) => Err(EngineError::Configure(script::to_string(&mut self.runtime, &error))),
+            Completion::Threw(error) => Err(EngineError::Configure(script::to_string(
+                &mut self.runtime,
+                &error,
+            ))),
             Completion::Terminated => Err(EngineError::Configure("terminated".into())),
         }
     }
@@ -197,7 +237,14 @@ impl Engine {
 
     /// Runs one execution to its outcome. Every event is sent before this returns.
     pub(crate) async fn exec(&mut self, job: Job) -> Report {
-        let Job { id, kind, name, source, limits, budget } = job;
+        let Job {
+            id,
+            kind,
+            name,
+            source,
+            limits,
+            budget,
+        } = job;
         self.control.begin(id);
         self.with_sink(|sink| sink.begin(id, budget));
         self.watchdog.arm(id, limits.wall_ms, limits.cpu_ms);
@@ -220,8 +267,11 @@ impl Engine {
         if self.runtime.v8_isolate().is_execution_terminating() {
             self.runtime.v8_isolate().cancel_terminate_execution();
         }
-        let (end_run_file, clear_timers, mute) =
-            (self.host.end_run_file.clone(), self.host.clear_timers.clone(), self.host.mute.clone());
+        let (end_run_file, clear_timers, mute) = (
+            self.host.end_run_file.clone(),
+            self.host.clear_timers.clone(),
+            self.host.mute.clone(),
+        );
         if run_file {
             self.call(&end_run_file, &[]);
         }
@@ -231,22 +281,38 @@ impl Engine {
         }
         let measured = self.watchdog.disarm();
         let fatal = self.recover_memory();
-        Report { outcome, measured, fatal }
+        Report {
+            outcome,
+            measured,
+            fatal,
+        }
     }
 
     /// Evaluates the code and runs the event loop to idle. Returns the outcome if the execution
     /// already ended (stopped), or `None` to go on to rendering; the completion value or the
     /// exception is left in `self.pending`.
-    async fn run_phase(&mut self, kind: &ExecKind, name: &str, source: &str, library: bool) -> Option<ExecOutcome> {
+    async fn run_phase(
+        &mut self,
+        kind: &ExecKind,
+        name: &str,
+        source: &str,
+        library: bool,
+    ) -> Option<ExecOutcome> {
         if let ExecKind::RunFile { args_json, env } = kind {
             let env = serde_json::to_string(env).unwrap_or_else(|_| "[]".into());
             let begin = self.host.begin_run_file.clone();
-            if let Completion::Threw(error) = self.call(&begin, &[Arg::Str(args_json), Arg::Str(&env)]) {
+            if let Completion::Threw(error) =
+                self.call(&begin, &[Arg::Str(args_json), Arg::Str(&env)])
+            {
                 self.pending = Pending::Threw(error);
                 return None;
             }
         }
-        let code = if self.strict && !library { strict_source(source) } else { source.to_string() };
+        let code = if self.strict && !library {
+            strict_source(source)
+        } else {
+            source.to_string()
+        };
         self.pending = match script::run(&mut self.runtime, name, &code) {
             Completion::Value(value) => {
                 let track = self.host.track.clone();
@@ -319,7 +385,8 @@ impl Engine {
         let result = match pending {
             Pending::None => return ExecOutcome::Exception,
             Pending::Message(message) => {
-                let payload = serde_json::json!({"name": null, "message": message, "stack": null}).to_string();
+                let payload = serde_json::json!({"name": null, "message": message, "stack": null})
+                    .to_string();
                 return self.finish_event(EventType::Exception, payload, ExecOutcome::Exception);
             }
             Pending::Threw(error) => self.render_exception(&error),
@@ -346,7 +413,9 @@ impl Engine {
         };
         match result {
             Rendered::Done(outcome) => outcome,
-            Rendered::Event(event_type, payload, outcome) => self.finish_event(event_type, payload, outcome),
+            Rendered::Event(event_type, payload, outcome) => {
+                self.finish_event(event_type, payload, outcome)
+            }
             Rendered::Stopped => self.stopped_while_rendering(),
         }
     }
@@ -378,7 +447,12 @@ impl Engine {
         }
     }
 
-    fn finish_event(&mut self, event_type: EventType, payload: String, outcome: ExecOutcome) -> ExecOutcome {
+    fn finish_event(
+        &mut self,
+        event_type: EventType,
+        payload: String,
+        outcome: ExecOutcome,
+    ) -> ExecOutcome {
         if self.with_sink(|sink| sink.emit(event_type, payload)) {
             return outcome;
         }
@@ -405,7 +479,11 @@ impl Engine {
         self.runtime.v8_isolate().low_memory_notification();
         let limit = self.heap_limit;
         self.set_heap_limit(limit);
-        let used = self.runtime.v8_isolate().get_heap_statistics().used_heap_size();
+        let used = self
+            .runtime
+            .v8_isolate()
+            .get_heap_statistics()
+            .used_heap_size();
         if used.saturating_mul(10) > limit.saturating_mul(9) {
             return Some(format!("memory limit exceeded (mem_mb={})", self.mem_mb));
         }
@@ -449,7 +527,10 @@ mod tests {
     fn strict_prefix_goes_after_a_hashbang_line() {
         let check = |input: &str, expected: &str| assert_eq!(strict_source(input), expected);
         check("x = 1", "'use strict';x = 1");
-        check("#!/usr/bin/env node\nx", "#!/usr/bin/env node\n'use strict';x");
+        check(
+            "#!/usr/bin/env node\nx",
+            "#!/usr/bin/env node\n'use strict';x",
+        );
         check("#!only", "#!only\n'use strict';");
         check("", "'use strict';");
     }

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use deno_core::{OpState, op2};
-use protocol::{Budget, ConsoleLevel, EventType, ExecId, FromWorker, OutputLimit, StopCause, WorkerEvent};
+use protocol::{
+    Budget, ConsoleLevel, EventType, ExecId, FromWorker, OutputLimit, StopCause, WorkerEvent,
+};
 
 use crate::control::{Cause, Control};
 use crate::transport::Outbox;

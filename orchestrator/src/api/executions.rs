@@ -1,0 +1,217 @@
+//! Handlers of `/executions/**` (spec §4.9, §7.7), including the event stream.
+
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::convert;
+use super::dto::{Created, Json};
+use super::error::ApiError;
+use super::extract::{NoQuery, PathParams, StrictJson, StrictQuery, last_event_id};
+use super::requests::{ListEvents, ListExecutions, ReplRequest, RunFileRequest};
+use crate::model::{ExecutionId, ExecutionKind, SessionId};
+use crate::service::Service;
+use crate::service::executions::{ExecInput, Recorded};
+
+type Res<T> = Result<T, ApiError>;
+
+fn execution_id(p: &PathParams) -> Res<ExecutionId> {
+    Ok(ExecutionId::from_uuid(p.id("execution_id")?))
+}
+
+/// 201 with the detail, or 422 when an output limit ended it (the row is stored either way).
+fn answer(recorded: Recorded) -> Res<Response> {
+    let id = recorded.detail.execution.id;
+    if let Some(limit) = recorded.output_limit {
+        return Err(ApiError::OutputLimitExceeded {
+            execution_id: id.as_uuid(),
+            limit,
+        });
+    }
+    Ok(Created(convert::execution_detail(recorded.detail)?).into_response())
+}
+
+pub(crate) async fn repl(
+    State(svc): State<Service>,
+    StrictJson(req): StrictJson<ReplRequest>,
+) -> Res<Response> {
+    let input = ExecInput {
+        kind: ExecutionKind::Repl,
+        input: Some(req.input.clone()),
+        path: None,
+        args: None,
+        env: None,
+        wire_kind: protocol::ExecKind::Repl,
+        name: "<repl>".into(),
+        source: req.input,
+    };
+    answer(
+        svc.execute(SessionId::from_uuid(req.session_id), input)
+            .await?,
+    )
+}
+
+pub(crate) async fn run_file(
+    State(svc): State<Service>,
+    StrictJson(req): StrictJson<RunFileRequest>,
+) -> Res<Response> {
+    let session_id = SessionId::from_uuid(req.session_id);
+    let (path, source) = svc.run_file_source(session_id, &req.path).await?;
+    let args: serde_json::Value =
+        serde_json::from_str(req.args.get()).map_err(ApiError::internal)?;
+    let env: serde_json::Value =
+        serde_json::from_str(req.env_json().get()).map_err(ApiError::internal)?;
+    let input = ExecInput {
+        kind: ExecutionKind::RunFile,
+        input: None,
+        path: Some(path.clone()),
+        args: Some(args),
+        env: Some(env),
+        wire_kind: protocol::ExecKind::RunFile {
+            args_json: req.args.get().to_string(),
+            env: req.env.clone(),
+        },
+        name: path,
+        source,
+    };
+    answer(svc.execute(session_id, input).await?)
+}
+
+pub(crate) async fn list(
+    State(svc): State<Service>,
+    StrictQuery(q): StrictQuery<ListExecutions>,
+) -> Res<Json<Vec<super::dto::Execution>>> {
+    let rows = svc
+        .store
+        .list_executions(SessionId::from_uuid(q.session_id), q.limit)
+        .await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(convert::execution)
+            .collect::<Res<_>>()?,
+    ))
+}
+
+pub(crate) async fn get(
+    State(svc): State<Service>,
+    p: PathParams,
+    _q: StrictQuery<NoQuery>,
+) -> Res<Json<super::dto::ExecutionDetail>> {
+    let detail = svc.store.get_execution(execution_id(&p)?).await?;
+    Ok(Json(convert::execution_detail(detail)?))
+}
+
+pub(crate) async fn cancel(
+    State(svc): State<Service>,
+    p: PathParams,
+    _q: StrictQuery<NoQuery>,
+) -> Res<Json<super::dto::ExecutionDetail>> {
+    let detail = svc.cancel(execution_id(&p)?).await?;
+    Ok(Json(convert::execution_detail(detail)?))
+}
+
+pub(crate) async fn events(
+    State(svc): State<Service>,
+    p: PathParams,
+    headers: HeaderMap,
+    StrictQuery(q): StrictQuery<ListEvents>,
+) -> Res<Response> {
+    let id = execution_id(&p)?;
+    let after = u64::try_from(q.after_seq).unwrap_or(0);
+    if !q.follow {
+        let events = svc.store.list_events(id, after, q.limit).await?;
+        return Ok(Json(
+            events
+                .into_iter()
+                .map(convert::event)
+                .collect::<Res<Vec<_>>>()?,
+        )
+        .into_response());
+    }
+    // Existence is checked before the stream starts, so a 404 uses the JSON envelope.
+    svc.store.get_execution(id).await?;
+    let header_after = last_event_id(&headers)
+        .and_then(|n| u64::try_from(n).ok())
+        .unwrap_or(0);
+    Ok(stream(svc, id, after.max(header_after)))
+}
+
+/// Spec §7.7: replay, then live events as they are committed, then `end`.
+fn stream(svc: Service, id: ExecutionId, after: u64) -> Response {
+    struct State {
+        svc: Service,
+        id: ExecutionId,
+        last: u64,
+        done: bool,
+    }
+    let state = State {
+        svc,
+        id,
+        last: after,
+        done: false,
+    };
+    let body = futures::stream::unfold(state, |mut st| async move {
+        if st.done {
+            return None;
+        }
+        let control = st.svc.registry.execution(st.id);
+        let mut progress = control.as_ref().map(|c| c.progress.clone());
+        loop {
+            let (row, events) = match st.svc.store.follow_events(st.id, st.last, 500).await {
+                Ok(found) => found,
+                Err(err) => {
+                    tracing::warn!(error = %err, "event stream ended early");
+                    return None;
+                }
+            };
+            let mut chunk = String::new();
+            let count = events.len();
+            for event in events {
+                st.last = event.seq;
+                let seq = event.seq;
+                let kind = event.event_type.as_str();
+                let data = convert::event(event)
+                    .ok()
+                    .and_then(|e| serde_json::to_string(&e).ok())
+                    .unwrap_or_default();
+                chunk.push_str(&format!("id: {seq}\nevent: {kind}\ndata: {data}\n\n"));
+            }
+            if row.status.is_terminal() && count < 500 {
+                let data = convert::execution(row)
+                    .ok()
+                    .and_then(|e| serde_json::to_string(&e).ok())
+                    .unwrap_or_default();
+                chunk.push_str(&format!("event: end\ndata: {data}\n\n"));
+                st.done = true;
+            }
+            if !chunk.is_empty() {
+                return Some((Ok::<_, std::convert::Infallible>(Bytes::from(chunk)), st));
+            }
+            // Nothing new yet: wait for the next commit, or send a keep-alive after 15 s.
+            let waited = match progress.as_mut() {
+                Some(p) => tokio::time::timeout(Duration::from_secs(15), p.changed()).await,
+                None => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    Ok(Ok(()))
+                }
+            };
+            match waited {
+                Err(_) => return Some((Ok(Bytes::from_static(b": keep-alive\n\n")), st)),
+                Ok(Err(_)) => progress = None,
+                Ok(Ok(())) => {}
+            }
+        }
+    });
+    let mut response = Response::new(Body::from_stream(body));
+    *response.status_mut() = StatusCode::OK;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}

@@ -1,0 +1,160 @@
+//! The `serve` daemon's lifecycle (spec §10.2–§10.6): open and sweep the store, probe a worker,
+//! bind, print the ready line, serve, and shut down in order.
+
+use std::io::Write as _;
+use std::time::Duration;
+
+use protocol::StopCause;
+use tokio::net::TcpListener;
+
+use crate::config::ServeConfig;
+use crate::error::DaemonError;
+use crate::metrics::Metrics;
+use crate::model::Timestamp;
+use crate::pool::WorkerPool;
+use crate::service::Service;
+use crate::store::Store;
+use crate::worker_handle::{SpawnConfig, start_worker};
+
+/// How long running executions and starts may go on after a shutdown signal (spec §10.6).
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// Runs the daemon until a shutdown signal; returns after the store is closed.
+pub(crate) async fn serve(config: ServeConfig) -> Result<(), DaemonError> {
+    let store = Store::open(&config.db).await.map_err(DaemonError::Store)?;
+    let swept = store
+        .sweep_after_restart(Timestamp::now())
+        .await
+        .map_err(DaemonError::Store)?;
+    if swept.sessions_crashed + swept.executions_failed > 0 {
+        tracing::info!(
+            sessions = swept.sessions_crashed,
+            executions = swept.executions_failed,
+            "swept state of the previous run"
+        );
+    }
+
+    let spawn = SpawnConfig {
+        worker_bin: config.worker_bin.clone(),
+        ..SpawnConfig::default()
+    };
+    let probe = start_worker(&spawn).await.map_err(DaemonError::Probe)?;
+    let engine = probe.engine().to_string();
+    tracing::info!(engine = %engine, version = probe.engine_version(), pid = probe.pid(), "probe worker answered");
+    probe.stop(true).await;
+
+    std::fs::create_dir_all(&config.library_dir).map_err(|source| DaemonError::LibraryDir {
+        path: config.library_dir.clone(),
+        source,
+    })?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| DaemonError::Bind {
+            addr: config.listen.to_string(),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(DaemonError::Serve)?;
+
+    let pool = WorkerPool::new(spawn, config.pool_size);
+    let service = Service::new(
+        store.clone(),
+        pool.clone(),
+        Metrics::default(),
+        engine,
+        config.library_dir.clone(),
+    );
+    let app = crate::api::router(service.clone(), config.token.clone());
+
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "vm-system listening on http://{addr}");
+        let _ = out.flush();
+    }
+    pool.start_refill();
+
+    let (second_tx, second_rx) = tokio::sync::watch::channel(false);
+    let shutdown = service.shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        shutdown.cancel();
+        wait_for_signal().await;
+        tracing::info!("second signal: skipping grace periods");
+        let _ = second_tx.send(true);
+    });
+
+    let server_shutdown = service.shutdown.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { server_shutdown.cancelled().await })
+            .await
+    });
+
+    service.shutdown.cancelled().await;
+    drain(&service, second_rx).await;
+    match tokio::time::timeout(Duration::from_secs(5), server).await {
+        Ok(Ok(Err(err))) => tracing::warn!(error = %err, "http server ended with an error"),
+        Ok(_) => {}
+        Err(_) => tracing::warn!("http connections still open at exit"),
+    }
+    if let Err(err) = store.close().await {
+        tracing::warn!(error = %err, "failed to close the store cleanly");
+    }
+    Ok(())
+}
+
+/// Spec §10.6 steps 2–3.
+async fn drain(service: &Service, mut second: tokio::sync::watch::Receiver<bool>) {
+    service.tasks.close();
+    if !*second.borrow() {
+        tokio::select! {
+            () = service.tasks.wait() => {}
+            () = tokio::time::sleep(DRAIN) => {}
+            _ = second.wait_for(|fast| *fast) => {}
+        }
+    }
+    for control in service.registry.executions() {
+        let _ = control.stop.send(StopCause::DaemonShutdown);
+    }
+    // Cancelled executions end within the stop grace (or their worker is killed).
+    if !*second.borrow() {
+        tokio::select! {
+            () = service.tasks.wait() => {}
+            () = tokio::time::sleep(Duration::from_secs(3)) => {}
+            _ = second.wait_for(|fast| *fast) => {}
+        }
+    }
+    let fast_now = *second.borrow();
+    let mut stops = Vec::new();
+    for live in service.registry.all() {
+        let (worker, loading) = {
+            let mut state = live.state();
+            (state.worker.clone(), state.loading.take())
+        };
+        if let Some(loading) = loading {
+            let _ = loading.send(StopCause::DaemonShutdown);
+        }
+        if let Some(worker) = worker {
+            stops.push(tokio::spawn(async move { worker.stop(fast_now).await }));
+        }
+    }
+    for stop in stops {
+        let _ = stop.await;
+    }
+    service.pool.shutdown(fast_now).await;
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

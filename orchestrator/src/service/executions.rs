@@ -1,0 +1,845 @@
+//! Executions (spec §4.9, §7): the single-slot pipeline from request to final row, run-file
+//! path checks, cancel, and reads.
+
+use std::time::Duration;
+
+use protocol::{
+    Budget, EventType as WireEventType, ExecKind, ExecLimits, ExecOutcome, OutputLimit, StopCause,
+};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use super::Service;
+use super::drive::{Drive, Step};
+use crate::api::error::ApiError;
+use crate::model::{
+    Event, EventType, ExecError, ExecMetrics, Execution, ExecutionDetail, ExecutionId,
+    ExecutionKind, ExecutionOutcome, ExecutionStatus, SessionId, SessionStatus, Timestamp,
+};
+use crate::registry::{ExecControl, Live, Progress, SessionSettings};
+use crate::worker_handle::{ExitReason, KillReason, WorkerHandle};
+use crate::worktree::{SourceError, read_source};
+
+/// Events are committed at most this long after they arrive (spec §10.7).
+const COMMIT_WITHIN: Duration = Duration::from_millis(50);
+/// A batch this large is committed at once.
+const BATCH_MAX: usize = 256;
+
+/// What to run, and how the row describes it.
+#[derive(Debug)]
+pub(crate) struct ExecInput {
+    pub(crate) kind: ExecutionKind,
+    pub(crate) input: Option<String>,
+    pub(crate) path: Option<String>,
+    pub(crate) args: Option<serde_json::Value>,
+    pub(crate) env: Option<serde_json::Value>,
+    pub(crate) wire_kind: ExecKind,
+    /// Script name in stacks.
+    pub(crate) name: String,
+    pub(crate) source: String,
+}
+
+/// How an execution ended, for the caller.
+#[derive(Debug)]
+pub(crate) struct Recorded {
+    pub(crate) detail: ExecutionDetail,
+    /// Set when it ended `OUTPUT_LIMIT_EXCEEDED` (the answer is 422).
+    pub(crate) output_limit: Option<&'static str>,
+    /// Set when the worker died or was killed during the execution.
+    pub(crate) worker_exit: Option<ExitReason>,
+    /// The worker was killed because the code ignored a stop.
+    pub(crate) unresponsive: bool,
+}
+
+/// The `system` payload for `message`.
+pub(crate) fn system_payload(message: &str) -> String {
+    serde_json::json!({ "level": "error", "message": message }).to_string()
+}
+
+fn stop_fields(
+    cause: StopCause,
+    settings: &SessionSettings,
+) -> (ExecutionStatus, &'static str, String) {
+    let limits = settings.limits;
+    match cause {
+        StopCause::Cancelled => (
+            ExecutionStatus::Cancelled,
+            "CANCELLED",
+            "execution cancelled".into(),
+        ),
+        StopCause::SessionClosed => (
+            ExecutionStatus::Cancelled,
+            "CANCELLED",
+            "execution cancelled: session closed".into(),
+        ),
+        StopCause::SessionRestarted => (
+            ExecutionStatus::Cancelled,
+            "CANCELLED",
+            "execution cancelled: session restarted".into(),
+        ),
+        StopCause::DaemonShutdown => (
+            ExecutionStatus::Cancelled,
+            "CANCELLED",
+            "execution cancelled: daemon shutting down".into(),
+        ),
+        StopCause::WallTime => (
+            ExecutionStatus::Timeout,
+            "TIMEOUT",
+            format!("wall time limit exceeded (wall_ms={})", limits.wall_ms),
+        ),
+        StopCause::CpuTime => (
+            ExecutionStatus::Timeout,
+            "CPU_LIMIT",
+            format!("cpu time limit exceeded (cpu_ms={})", limits.cpu_ms),
+        ),
+        StopCause::Output(OutputLimit::MaxEvents) => (
+            ExecutionStatus::Error,
+            "OUTPUT_LIMIT_EXCEEDED",
+            format!("output limit exceeded (max_events={})", limits.max_events),
+        ),
+        StopCause::Output(OutputLimit::MaxOutputKb) => (
+            ExecutionStatus::Error,
+            "OUTPUT_LIMIT_EXCEEDED",
+            format!(
+                "output limit exceeded (max_output_kb={})",
+                limits.max_output_kb
+            ),
+        ),
+        StopCause::Memory => (
+            ExecutionStatus::Error,
+            "MEMORY_LIMIT",
+            format!("memory limit exceeded (mem_mb={})", limits.mem_mb),
+        ),
+    }
+}
+
+/// The `system` message for a stop cause (spec §7.4).
+pub(crate) fn stop_message(cause: StopCause, settings: &SessionSettings) -> String {
+    stop_fields(cause, settings).2
+}
+
+fn limit_name(cause: StopCause) -> Option<&'static str> {
+    match cause {
+        StopCause::Output(OutputLimit::MaxEvents) => Some("max_events"),
+        StopCause::Output(OutputLimit::MaxOutputKb) => Some("max_output_kb"),
+        _ => None,
+    }
+}
+
+fn exception_error(payload: &str) -> ExecError {
+    let parsed: serde_json::Value = serde_json::from_str(payload).unwrap_or_default();
+    ExecError {
+        code: "EXCEPTION".into(),
+        message: parsed["message"].as_str().unwrap_or_default().to_string(),
+        name: parsed["name"].as_str().map(str::to_string),
+        stack: parsed["stack"].as_str().map(str::to_string),
+    }
+}
+
+/// Events of one execution on their way to the store.
+struct Recorder {
+    execution_id: ExecutionId,
+    next_seq: u64,
+    last_ts: Timestamp,
+    pending: Vec<Event>,
+    flush_at: Option<Instant>,
+    events: u64,
+    bytes: u64,
+    max_events: u64,
+    max_bytes: u64,
+    progress: watch::Sender<Progress>,
+}
+
+impl Recorder {
+    fn event(&mut self, event_type: EventType, payload: String) -> Event {
+        let now = Timestamp::now();
+        let ts = if now < self.last_ts {
+            self.last_ts
+        } else {
+            now
+        };
+        self.last_ts = ts;
+        let event = Event {
+            execution_id: self.execution_id,
+            seq: self.next_seq,
+            ts,
+            event_type,
+            payload,
+        };
+        self.next_seq += 1;
+        event
+    }
+
+    /// Whether one more event of `len` bytes fits the limits (spec §5).
+    fn fits(&self, len: usize) -> Option<OutputLimit> {
+        if self.events + 1 > self.max_events {
+            Some(OutputLimit::MaxEvents)
+        } else if self.bytes + u64::try_from(len).unwrap_or(u64::MAX) > self.max_bytes {
+            Some(OutputLimit::MaxOutputKb)
+        } else {
+            None
+        }
+    }
+
+    fn count(&mut self, len: usize) {
+        self.events += 1;
+        self.bytes += u64::try_from(len).unwrap_or(0);
+    }
+}
+
+impl Service {
+    /// Creates the row, runs the execution on `worker` and commits its final row.
+    #[expect(clippy::too_many_lines, reason = "one linear pipeline, spec §7.1")]
+    pub(crate) async fn record(
+        &self,
+        session_id: SessionId,
+        worker: &WorkerHandle,
+        settings: SessionSettings,
+        input: ExecInput,
+        execution_id: ExecutionId,
+        stops: mpsc::UnboundedReceiver<StopCause>,
+        progress: watch::Sender<Progress>,
+    ) -> Result<Recorded, ApiError> {
+        let limits = settings.limits;
+        let started_at = Timestamp::now();
+        let echo = match &input.input {
+            Some(text) => serde_json::json!({ "text": text }).to_string(),
+            None => {
+                serde_json::json!({ "path": input.path.clone().unwrap_or_default() }).to_string()
+            }
+        };
+        let mut rec = Recorder {
+            execution_id,
+            next_seq: 1,
+            last_ts: started_at,
+            pending: Vec::new(),
+            flush_at: None,
+            events: 0,
+            bytes: 0,
+            max_events: u64::from(limits.max_events),
+            max_bytes: u64::from(limits.max_output_kb) * 1024,
+            progress,
+        };
+        let echo_len = echo.len();
+        let echo_event = rec.event(EventType::InputEcho, echo);
+        rec.count(echo_len);
+        let row = Execution {
+            id: execution_id,
+            session_id,
+            kind: input.kind,
+            status: ExecutionStatus::Running,
+            input: input.input.clone(),
+            path: input.path.clone(),
+            args: input.args.clone(),
+            env: input.env.clone(),
+            result: None,
+            error: None,
+            metrics: ExecMetrics::default(),
+            started_at,
+            ended_at: None,
+        };
+        self.store.begin_execution(row, echo_event).await?;
+        self.metrics.execution_started();
+        let _ = rec.progress.send(Progress {
+            committed: 1,
+            ended: false,
+        });
+
+        // An input_echo alone over max_output_kb is never dispatched (spec §5).
+        if rec.bytes > rec.max_bytes {
+            let message = format!(
+                "output limit exceeded (max_output_kb={})",
+                limits.max_output_kb
+            );
+            let terminal = rec.event(EventType::System, system_payload(&message));
+            let outcome = ExecutionOutcome {
+                status: ExecutionStatus::Error,
+                result: None,
+                error: Some(ExecError {
+                    code: "OUTPUT_LIMIT_EXCEEDED".into(),
+                    message,
+                    name: None,
+                    stack: None,
+                }),
+                wall_ms: 0,
+                cpu_ms: 0,
+                ended_at: Timestamp::now(),
+                pending_events: Vec::new(),
+                terminal_event: terminal,
+            };
+            return self
+                .finish(rec, outcome, input.kind, Some("max_output_kb"), None, false)
+                .await;
+        }
+
+        let budget = Budget {
+            events: rec.max_events.saturating_sub(rec.events),
+            bytes: rec.max_bytes.saturating_sub(rec.bytes),
+            max_events: rec.max_events,
+            max_output_kb: u64::from(limits.max_output_kb),
+        };
+        let exec_limits = ExecLimits {
+            wall_ms: u64::from(limits.wall_ms),
+            cpu_ms: u64::from(limits.cpu_ms),
+        };
+        let exec_id = self.next_exec_id();
+        let mut drive = match Drive::start(
+            worker,
+            exec_id,
+            input.wire_kind,
+            input.name,
+            input.source,
+            exec_limits,
+            budget,
+            stops,
+        )
+        .await
+        {
+            Ok(drive) => drive,
+            Err(err) => {
+                tracing::warn!(error = %err, "failed to dispatch an execution");
+                let reason = worker.exited().await;
+                let message = format!("worker crashed: {}", reason.last_error());
+                let terminal = rec.event(EventType::System, system_payload(&message));
+                let outcome = ExecutionOutcome {
+                    status: ExecutionStatus::Error,
+                    result: None,
+                    error: Some(ExecError {
+                        code: "WORKER_CRASHED".into(),
+                        message,
+                        name: None,
+                        stack: None,
+                    }),
+                    wall_ms: 0,
+                    cpu_ms: 0,
+                    ended_at: Timestamp::now(),
+                    pending_events: Vec::new(),
+                    terminal_event: terminal,
+                };
+                return self
+                    .finish(rec, outcome, input.kind, None, Some(reason), false)
+                    .await;
+            }
+        };
+
+        let mut cpu_ms = 0;
+        let mut terminal: Option<Event> = None;
+        let mut violated: Option<OutputLimit> = None;
+        let ended = loop {
+            let flush_at = rec.flush_at;
+            let step = tokio::select! {
+                step = drive.next() => step,
+                () = sleep_until_opt(flush_at), if flush_at.is_some() => {
+                    self.flush(&mut rec).await?;
+                    continue;
+                }
+            };
+            match step {
+                Step::Event(event) => {
+                    if violated.is_some() || terminal.is_some() {
+                        continue;
+                    }
+                    if let Some(limit) = rec.fits(event.payload.len()) {
+                        // The worker keeps its own budget; a breach here is a misbehaving worker.
+                        violated = Some(limit);
+                        drive.stop(StopCause::Output(limit));
+                        continue;
+                    }
+                    rec.count(event.payload.len());
+                    let event_type = match event.event_type {
+                        WireEventType::Console => EventType::Console,
+                        WireEventType::Value => EventType::Value,
+                        WireEventType::Exception => EventType::Exception,
+                    };
+                    let stored = rec.event(event_type, event.payload);
+                    if matches!(event_type, EventType::Value | EventType::Exception) {
+                        terminal = Some(stored);
+                    } else {
+                        rec.pending.push(stored);
+                        if rec.pending.len() >= BATCH_MAX {
+                            self.flush(&mut rec).await?;
+                        } else if rec.flush_at.is_none() {
+                            rec.flush_at = Some(Instant::now() + COMMIT_WITHIN);
+                        }
+                    }
+                }
+                Step::Stats(sample) => {
+                    cpu_ms = sample;
+                    let _ = self.store.update_execution_cpu(execution_id, sample).await;
+                }
+                Step::Done {
+                    outcome,
+                    cpu_ms: used,
+                } => {
+                    cpu_ms = used;
+                    break Ended::Done(outcome);
+                }
+                Step::Exited(reason) => break Ended::Exited(reason),
+            }
+        };
+        let wall_ms = drive.wall_ms();
+        let (status, result, error, terminal_event, limit, worker_exit) = match ended {
+            Ended::Done(ExecOutcome::Ok) if violated.is_none() => match terminal {
+                Some(value) => (
+                    ExecutionStatus::Ok,
+                    Some(value.payload.clone()),
+                    None,
+                    value,
+                    None,
+                    None,
+                ),
+                None => {
+                    let message = "worker ended without a value".to_string();
+                    let event = rec.event(EventType::System, system_payload(&message));
+                    (
+                        ExecutionStatus::Error,
+                        None,
+                        Some(ExecError {
+                            code: "WORKER_CRASHED".into(),
+                            message,
+                            name: None,
+                            stack: None,
+                        }),
+                        event,
+                        None,
+                        None,
+                    )
+                }
+            },
+            Ended::Done(ExecOutcome::Exception) if violated.is_none() => match terminal {
+                Some(exception) => {
+                    let error = exception_error(&exception.payload);
+                    (
+                        ExecutionStatus::Error,
+                        None,
+                        Some(error),
+                        exception,
+                        None,
+                        None,
+                    )
+                }
+                None => {
+                    let message = "worker ended without an exception".to_string();
+                    let event = rec.event(EventType::System, system_payload(&message));
+                    (
+                        ExecutionStatus::Error,
+                        None,
+                        Some(ExecError {
+                            code: "WORKER_CRASHED".into(),
+                            message,
+                            name: None,
+                            stack: None,
+                        }),
+                        event,
+                        None,
+                        None,
+                    )
+                }
+            },
+            Ended::Done(ExecOutcome::Stopped { cause }) => {
+                let (status, code, message) = stop_fields(cause, &settings);
+                let event = rec.event(EventType::System, system_payload(&message));
+                (
+                    status,
+                    None,
+                    Some(ExecError {
+                        code: code.into(),
+                        message,
+                        name: None,
+                        stack: None,
+                    }),
+                    event,
+                    limit_name(cause),
+                    None,
+                )
+            }
+            Ended::Done(_) => {
+                // The worker finished on its own, but the daemon saw it break the output budget.
+                let cause = StopCause::Output(violated.unwrap_or(OutputLimit::MaxEvents));
+                let (status, code, message) = stop_fields(cause, &settings);
+                let event = rec.event(EventType::System, system_payload(&message));
+                (
+                    status,
+                    None,
+                    Some(ExecError {
+                        code: code.into(),
+                        message,
+                        name: None,
+                        stack: None,
+                    }),
+                    event,
+                    limit_name(cause),
+                    None,
+                )
+            }
+            Ended::Exited(reason) => match drive.taken {
+                // A stop was taken first: the execution keeps that cause (spec §7.8).
+                Some(cause) => {
+                    let (status, code, message) = stop_fields(cause, &settings);
+                    let event = rec.event(EventType::System, system_payload(&message));
+                    (
+                        status,
+                        None,
+                        Some(ExecError {
+                            code: code.into(),
+                            message,
+                            name: None,
+                            stack: None,
+                        }),
+                        event,
+                        limit_name(cause),
+                        Some(reason),
+                    )
+                }
+                None => {
+                    let message = format!("worker crashed: {}", reason.last_error());
+                    let event = rec.event(EventType::System, system_payload(&message));
+                    (
+                        ExecutionStatus::Error,
+                        None,
+                        Some(ExecError {
+                            code: "WORKER_CRASHED".into(),
+                            message,
+                            name: None,
+                            stack: None,
+                        }),
+                        event,
+                        None,
+                        Some(reason),
+                    )
+                }
+            },
+        };
+        let unresponsive = drive.killed;
+        if unresponsive && worker_exit.is_none() {
+            // Killed after the Done raced in: make sure the exit is known.
+            drive.kill(KillReason::Unresponsive);
+        }
+        let outcome = ExecutionOutcome {
+            status,
+            result,
+            error,
+            wall_ms,
+            cpu_ms,
+            ended_at: Timestamp::now(),
+            pending_events: std::mem::take(&mut rec.pending),
+            terminal_event,
+        };
+        self.finish(rec, outcome, input.kind, limit, worker_exit, unresponsive)
+            .await
+    }
+
+    /// A startup file that cannot be read still becomes an execution that ends `error` with
+    /// `INVALID_PATH` or `FILE_NOT_FOUND` (spec §7.4).
+    pub(crate) async fn record_unusable_startup(
+        &self,
+        session_id: SessionId,
+        raw_path: &str,
+        err: SourceError,
+        execution_id: ExecutionId,
+        progress: watch::Sender<Progress>,
+    ) -> Result<Recorded, ApiError> {
+        let started_at = Timestamp::now();
+        let path = crate::api::paths::clean_relative_path(raw_path)
+            .unwrap_or_else(|_| raw_path.to_string());
+        let mut rec = Recorder {
+            execution_id,
+            next_seq: 1,
+            last_ts: started_at,
+            pending: Vec::new(),
+            flush_at: None,
+            events: 0,
+            bytes: 0,
+            max_events: u64::MAX,
+            max_bytes: u64::MAX,
+            progress,
+        };
+        let echo = rec.event(
+            EventType::InputEcho,
+            serde_json::json!({ "path": path }).to_string(),
+        );
+        let row = Execution {
+            id: execution_id,
+            session_id,
+            kind: ExecutionKind::Startup,
+            status: ExecutionStatus::Running,
+            input: None,
+            path: Some(path.clone()),
+            args: None,
+            env: None,
+            result: None,
+            error: None,
+            metrics: ExecMetrics::default(),
+            started_at,
+            ended_at: None,
+        };
+        self.store.begin_execution(row, echo).await?;
+        self.metrics.execution_started();
+        let code = match err {
+            SourceError::NotFound => "FILE_NOT_FOUND",
+            SourceError::Path(_) => "INVALID_PATH",
+        };
+        let message = format!("startup file {path}: {}", err.token());
+        let terminal = rec.event(EventType::System, system_payload(&message));
+        let outcome = ExecutionOutcome {
+            status: ExecutionStatus::Error,
+            result: None,
+            error: Some(ExecError {
+                code: code.into(),
+                message,
+                name: None,
+                stack: None,
+            }),
+            wall_ms: 0,
+            cpu_ms: 0,
+            ended_at: Timestamp::now(),
+            pending_events: Vec::new(),
+            terminal_event: terminal,
+        };
+        self.finish(rec, outcome, ExecutionKind::Startup, None, None, false)
+            .await
+    }
+
+    async fn flush(&self, rec: &mut Recorder) -> Result<(), ApiError> {
+        rec.flush_at = None;
+        if rec.pending.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut rec.pending);
+        let last = batch.last().map_or(0, |e| e.seq);
+        self.store.append_events(batch).await?;
+        let _ = rec.progress.send(Progress {
+            committed: last,
+            ended: false,
+        });
+        Ok(())
+    }
+
+    async fn finish(
+        &self,
+        rec: Recorder,
+        outcome: ExecutionOutcome,
+        kind: ExecutionKind,
+        output_limit: Option<&'static str>,
+        worker_exit: Option<ExitReason>,
+        unresponsive: bool,
+    ) -> Result<Recorded, ApiError> {
+        let status = outcome.status;
+        let wall_ms = outcome.wall_ms;
+        let last = outcome.terminal_event.seq;
+        let result = self.store.finish_execution(rec.execution_id, outcome).await;
+        let _ = rec.progress.send(Progress {
+            committed: last,
+            ended: true,
+        });
+        result?;
+        self.metrics.execution_finished(status, kind, wall_ms);
+        let detail = self.store.get_execution(rec.execution_id).await?;
+        Ok(Recorded {
+            detail,
+            output_limit,
+            worker_exit,
+            unresponsive,
+        })
+    }
+
+    /// Reserves `live`'s slot for a new execution and registers its control. Fails with the
+    /// spec's 409s when the session is not ready or busy.
+    pub(crate) fn reserve(
+        &self,
+        live: &Live,
+    ) -> Result<
+        (
+            ExecutionId,
+            WorkerHandle,
+            SessionSettings,
+            mpsc::UnboundedReceiver<StopCause>,
+            watch::Sender<Progress>,
+        ),
+        ApiError,
+    > {
+        let mut state = live.state();
+        if state.status != SessionStatus::Ready {
+            return Err(ApiError::SessionNotReady {
+                session_id: live.id.as_uuid(),
+                status: state.status.as_str().to_string(),
+            });
+        }
+        if let Some(running) = state.running {
+            return Err(ApiError::SessionBusy {
+                session_id: live.id.as_uuid(),
+                execution_id: running.as_uuid(),
+            });
+        }
+        let (Some(worker), Some(settings)) = (state.worker.clone(), state.settings) else {
+            return Err(ApiError::SessionNotReady {
+                session_id: live.id.as_uuid(),
+                status: state.status.as_str().to_string(),
+            });
+        };
+        let execution_id = ExecutionId::new_v4();
+        state.running = Some(execution_id);
+        drop(state);
+        let (stop_tx, stop_rx) = mpsc::unbounded_channel();
+        let (progress_tx, progress_rx) = watch::channel(Progress::default());
+        self.registry.add_execution(
+            execution_id,
+            ExecControl {
+                session_id: live.id,
+                stop: stop_tx,
+                progress: progress_rx,
+            },
+        );
+        Ok((execution_id, worker, settings, stop_rx, progress_tx))
+    }
+
+    /// Runs a user execution (REPL or run-file) on a ready session, start to final row.
+    pub(crate) async fn execute(
+        &self,
+        session_id: SessionId,
+        input: ExecInput,
+    ) -> Result<Recorded, ApiError> {
+        let live = self.live_or_not_ready(session_id).await?;
+        let (execution_id, worker, settings, stops, progress) = self.reserve(&live)?;
+        let svc = self.clone();
+        let result = self
+            .spawn(async move {
+                let result = svc
+                    .record(
+                        session_id,
+                        &worker,
+                        settings,
+                        input,
+                        execution_id,
+                        stops,
+                        progress,
+                    )
+                    .await;
+                svc.registry.remove_execution(execution_id);
+                {
+                    let mut state = live.state();
+                    if state.running == Some(execution_id) {
+                        state.running = None;
+                    }
+                }
+                if let Ok(recorded) = &result {
+                    if let Some(reason) = &recorded.worker_exit {
+                        let last_error = if recorded.unresponsive {
+                            ExitReason::Unresponsive.last_error()
+                        } else {
+                            reason.last_error()
+                        };
+                        svc.worker_lost(&live, worker.pid(), last_error).await;
+                    } else if let Some(reason) = worker.fatal_reason() {
+                        // The heap did not recover after a memory stop (spec §5).
+                        svc.worker_lost(&live, worker.pid(), reason).await;
+                    }
+                }
+                result
+            })
+            .await;
+        if result.is_err() {
+            self.registry.remove_execution(execution_id);
+        }
+        result
+    }
+
+    /// The live session for an execution request, or the 404/409 the spec wants.
+    pub(crate) async fn live_or_not_ready(
+        &self,
+        session_id: SessionId,
+    ) -> Result<std::sync::Arc<Live>, ApiError> {
+        let row = self.store.get_session(session_id).await?;
+        match self.registry.get(session_id) {
+            Some(live) => Ok(live),
+            None => Err(ApiError::SessionNotReady {
+                session_id: session_id.as_uuid(),
+                status: row.status.as_str().to_string(),
+            }),
+        }
+    }
+
+    /// Reads a run-file source with the path rules, after the readiness check (spec §4.9 order).
+    pub(crate) async fn run_file_source(
+        &self,
+        session_id: SessionId,
+        path: &str,
+    ) -> Result<(String, String), ApiError> {
+        let live = self.live_or_not_ready(session_id).await?;
+        let worktree = {
+            let state = live.state();
+            if state.status != SessionStatus::Ready {
+                return Err(ApiError::SessionNotReady {
+                    session_id: session_id.as_uuid(),
+                    status: state.status.as_str().to_string(),
+                });
+            }
+            state.worktree.clone()
+        };
+        let Some(worktree) = worktree else {
+            return Err(ApiError::SessionNotReady {
+                session_id: session_id.as_uuid(),
+                status: SessionStatus::Starting.as_str().to_string(),
+            });
+        };
+        let raw = path.to_string();
+        let read = tokio::task::spawn_blocking(move || read_source(&worktree, &raw))
+            .await
+            .map_err(ApiError::internal)?;
+        match read {
+            Ok(found) => Ok(found),
+            Err(SourceError::NotFound) => Err(ApiError::FileNotFound {
+                session_id: session_id.as_uuid(),
+                path: crate::api::paths::clean_relative_path(path)
+                    .unwrap_or_else(|_| path.to_string()),
+            }),
+            Err(SourceError::Path(reason)) => Err(ApiError::InvalidPath {
+                path: path.to_string(),
+                reason,
+            }),
+        }
+    }
+
+    /// `POST /executions/{id}/cancel`.
+    pub(crate) async fn cancel(
+        &self,
+        execution_id: ExecutionId,
+    ) -> Result<ExecutionDetail, ApiError> {
+        let detail = self.store.get_execution(execution_id).await?;
+        let finished = |status: ExecutionStatus| ApiError::ExecutionFinished {
+            execution_id: execution_id.as_uuid(),
+            status: status.as_str().to_string(),
+        };
+        if detail.execution.status.is_terminal() {
+            return Err(finished(detail.execution.status));
+        }
+        if let Some(control) = self.registry.execution(execution_id) {
+            let _ = control.stop.send(StopCause::Cancelled);
+            control.ended().await;
+        }
+        let detail = self.store.get_execution(execution_id).await?;
+        let by_cancel = detail.execution.status == ExecutionStatus::Cancelled
+            && detail
+                .execution
+                .error
+                .as_ref()
+                .is_some_and(|e| e.message == "execution cancelled");
+        if by_cancel {
+            Ok(detail)
+        } else {
+            Err(finished(detail.execution.status))
+        }
+    }
+}
+
+enum Ended {
+    Done(ExecOutcome),
+    Exited(ExitReason),
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

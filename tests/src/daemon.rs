@@ -1,0 +1,338 @@
+//! `TestDaemon`: a real `vm-system serve` on port 0 with its own temp directory, and a small
+//! HTTP client for it. The daemon is killed and reaped on drop.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::DEADLINE;
+
+/// A response: status, headers and the body (parsed as JSON when it is JSON).
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub text: String,
+    pub body: Value,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The error code of an error envelope.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+
+    /// `details` of an error envelope.
+    pub fn details(&self) -> &Value {
+        &self.body["error"]["details"]
+    }
+
+    /// Asserts the status and returns the body.
+    #[track_caller]
+    pub fn ok(&self, status: u16) -> &Value {
+        assert_eq!(self.status, status, "unexpected status; body {}", self.text);
+        &self.body
+    }
+
+    /// Asserts an error envelope with this status and code.
+    #[track_caller]
+    pub fn err(&self, status: u16, code: &str) -> &Value {
+        assert_eq!(
+            (self.status, self.code()),
+            (status, code),
+            "body {}",
+            self.text
+        );
+        self.details()
+    }
+}
+
+/// A running daemon.
+pub struct TestDaemon {
+    pub child: Child,
+    pub addr: String,
+    pub dir: tempfile::TempDir,
+    agent: ureq::Agent,
+    extra: Vec<String>,
+}
+
+/// Paths of a daemon's state inside its temp directory.
+pub fn db_path(dir: &Path) -> PathBuf {
+    dir.join("state/vm-system.db")
+}
+
+pub fn library_dir(dir: &Path) -> PathBuf {
+    dir.join("libraries")
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(120)))
+        .build()
+        .new_agent()
+}
+
+impl TestDaemon {
+    /// Starts a daemon with a fresh state directory.
+    pub fn start() -> TestDaemon {
+        Self::start_with(&[])
+    }
+
+    /// Starts a daemon with extra `serve` flags.
+    pub fn start_with(extra: &[&str]) -> TestDaemon {
+        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(dir, extra.iter().map(|s| s.to_string()).collect())
+    }
+
+    fn spawn(dir: &Path, extra: &[String]) -> Result<(Child, String), String> {
+        let mut command = Command::new(crate::bin_path("orchestrator-dup"));
+        command
+            .arg("serve")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--db")
+            .arg(db_path(dir))
+            .arg("--library-dir")
+            .arg(library_dir(dir))
+            .arg("--worker-bin")
+            .arg(crate::bin_path("worker-dup"))
+            .args(extra)
+            .env("VM_SYSTEM_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = command.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        match rx.recv_timeout(DEADLINE) {
+            Ok(line) if line.starts_with("vm-system listening on http://") => {
+                let addr = line
+                    .trim()
+                    .trim_start_matches("vm-system listening on http://")
+                    .to_string();
+                Ok((child, addr))
+            }
+            Ok(line) => {
+                let status = child.wait().unwrap();
+                Err(format!("no ready line: {line:?}, exit {status}"))
+            }
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err("no ready line in time".into())
+            }
+        }
+    }
+
+    fn start_in(dir: tempfile::TempDir, extra: Vec<String>) -> TestDaemon {
+        let (child, addr) = Self::spawn(dir.path(), &extra).unwrap();
+        TestDaemon {
+            child,
+            addr,
+            dir,
+            agent: agent(),
+            extra,
+        }
+    }
+
+    /// Runs `serve` on this daemon's state and returns its exit status and stderr, expecting it to
+    /// fail before printing a ready line.
+    pub fn try_start(dir: &Path, extra: &[&str]) -> Result<(Child, String), String> {
+        Self::spawn(
+            dir,
+            &extra.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        )
+    }
+
+    pub fn pid(&self) -> i32 {
+        i32::try_from(self.child.id()).unwrap()
+    }
+
+    /// Sends `signal` to the daemon.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: plain kill(2) on our own child.
+        unsafe { libc::kill(self.pid(), signal) };
+    }
+
+    /// Waits (with the deadline) for the daemon to exit.
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "daemon did not exit");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Kills the daemon with SIGKILL and starts a new one on the same state.
+    pub fn kill_and_restart(&mut self) {
+        self.signal(libc::SIGKILL);
+        self.wait_exit();
+        let (child, addr) = Self::spawn(self.dir.path(), &self.extra).unwrap();
+        self.child = child;
+        self.addr = addr;
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Any request. `body` is sent verbatim when given.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let mut builder = ureq::http::Request::builder()
+            .method(method)
+            .uri(self.url(path));
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        let request = builder.body(body.unwrap_or("").to_string()).unwrap();
+        let mut response = self.agent.run(request).unwrap();
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(256 * 1024 * 1024)
+            .read_to_string()
+            .unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Resp {
+            status,
+            headers,
+            text,
+            body,
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Resp {
+        self.request("GET", &format!("/api/v1{path}"), None, &[])
+    }
+
+    pub fn post(&self, path: &str, body: Value) -> Resp {
+        self.request(
+            "POST",
+            &format!("/api/v1{path}"),
+            Some(&body.to_string()),
+            &[],
+        )
+    }
+
+    pub fn post_raw(&self, path: &str, body: &str) -> Resp {
+        self.request("POST", &format!("/api/v1{path}"), Some(body), &[])
+    }
+
+    pub fn patch(&self, path: &str, body: Value) -> Resp {
+        self.request(
+            "PATCH",
+            &format!("/api/v1{path}"),
+            Some(&body.to_string()),
+            &[],
+        )
+    }
+
+    pub fn delete(&self, path: &str) -> Resp {
+        self.request("DELETE", &format!("/api/v1{path}"), None, &[])
+    }
+
+    /// Creates a template and returns its id.
+    pub fn template(&self, name: &str) -> String {
+        let r = self.post("/templates", json!({ "name": name }));
+        r.ok(201)["id"].as_str().unwrap().to_string()
+    }
+
+    /// A fresh worktree directory under the daemon's temp dir.
+    pub fn worktree(&self, name: &str) -> PathBuf {
+        let path = self.dir.path().join("worktrees").join(name);
+        std::fs::create_dir_all(&path).unwrap();
+        path
+    }
+
+    /// Creates a session of `template` on a new worktree `name`.
+    pub fn session_resp(&self, template: &str, worktree: &Path) -> Resp {
+        self.post(
+            "/sessions",
+            json!({
+                "template_id": template,
+                "workspace_id": "ws-1",
+                "base_commit_oid": "9fceb02d0ae598e95dc970b74767f19372d61af8",
+                "worktree_path": worktree.to_str().unwrap(),
+            }),
+        )
+    }
+
+    /// Creates a ready session and returns its id.
+    pub fn session(&self, template: &str) -> String {
+        let wt = self.worktree(&format!("wt-{}", uuid_ish()));
+        let r = self.session_resp(template, &wt);
+        let body = r.ok(201);
+        assert_eq!(body["status"], "ready");
+        body["id"].as_str().unwrap().to_string()
+    }
+
+    /// Runs a REPL input.
+    pub fn repl(&self, session: &str, input: &str) -> Resp {
+        self.post(
+            "/executions/repl",
+            json!({ "session_id": session, "input": input }),
+        )
+    }
+
+    /// Polls `f` until it returns `Some`, failing after the deadline.
+    pub fn wait_for<T>(&self, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Some(value) = f() {
+                return value;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// A unique-enough suffix for names within one test.
+pub fn uuid_ish() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+impl Drop for TestDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
