@@ -2,6 +2,8 @@
 
 pub(crate) mod api;
 pub(crate) mod catalog;
+pub(crate) mod cli;
+pub(crate) mod client;
 pub(crate) mod config;
 pub(crate) mod daemon;
 pub(crate) mod error;
@@ -17,12 +19,14 @@ pub(crate) mod worktree;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// vm-system: long-lived JavaScript sessions for other programs, served over a REST API.
 #[derive(Debug, Parser)]
-#[command(name = "vm-system", version, about, long_about = None, propagate_version = true)]
+#[command(name = "vm-system", bin_name = "vm-system", version, about, long_about = None, propagate_version = true)]
 struct Cli {
+    #[command(flatten)]
+    global: cli::GlobalArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -33,6 +37,35 @@ enum Command {
     ///
     /// Example: vm-system serve --listen 127.0.0.1:3210
     Serve(config::ServeArgs),
+    /// Manage templates: settings, capabilities, startup files, modules and libraries.
+    ///
+    /// Example: vm-system template create --name analytics
+    #[command(subcommand)]
+    Template(cli::TemplateCommand),
+    /// Create, inspect, restart and close sessions.
+    ///
+    /// Example: vm-system session list --status ready
+    #[command(subcommand)]
+    Session(cli::SessionCommand),
+    /// Run code in a session and inspect executions and their events.
+    ///
+    /// Example: vm-system exec repl SESSION_ID "1 + 1"
+    #[command(subcommand)]
+    Exec(cli::ExecCommand),
+    /// Check the daemon: health and runtime summary.
+    ///
+    /// Example: vm-system ops health
+    #[command(subcommand)]
+    Ops(cli::OpsCommand),
+    /// Download and list the library cache (runs locally, no daemon needed).
+    ///
+    /// Example: vm-system libs download
+    #[command(subcommand)]
+    Libs(cli::LibsCommand),
+    /// Print a shell completion script.
+    ///
+    /// Example: vm-system completions bash > /etc/bash_completion.d/vm-system
+    Completions(cli::CompletionsArgs),
 }
 
 /// Parses the command line, runs the chosen command and picks the process exit code.
@@ -45,8 +78,26 @@ pub fn main_impl() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    match cli.command {
-        Command::Serve(args) => run_serve(args),
+    let output = cli.global.output;
+    let result = match cli.command {
+        Command::Serve(args) => return run_serve(args),
+        Command::Completions(args) => cli::completions(args.shell, &mut Cli::command()),
+        Command::Libs(command) => cli::libs(output, command),
+        Command::Template(command) => cli::template(&cli::Ctx::new(&cli.global), command),
+        Command::Session(command) => cli::session(&cli::Ctx::new(&cli.global), command),
+        Command::Exec(command) => cli::exec(&cli::Ctx::new(&cli.global), command),
+        Command::Ops(command) => cli::ops(&cli::Ctx::new(&cli.global), command),
+    };
+    match result {
+        Ok(cli::Outcome::Success) => ExitCode::SUCCESS,
+        Ok(cli::Outcome::ExecutionNotOk) => ExitCode::from(2),
+        Err(err) => {
+            cli::report(&err, output);
+            match err.kind() {
+                cli::FailureKind::Unreachable => ExitCode::from(3),
+                cli::FailureKind::Failed => ExitCode::from(1),
+            }
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use protocol::StopCause;
 use tokio::sync::{mpsc, watch};
 
-use crate::model::{ExecutionId, Limits, RuntimeSettings, SessionId, SessionStatus};
+use crate::model::{ExecutionId, Limits, SessionId, SessionStatus};
 use crate::worker_handle::WorkerHandle;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -20,7 +20,6 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct SessionSettings {
     pub(crate) limits: Limits,
-    pub(crate) runtime: RuntimeSettings,
 }
 
 /// Mutable state of a live session.
@@ -65,7 +64,6 @@ pub(crate) struct Progress {
 /// Control of one running execution.
 #[derive(Debug, Clone)]
 pub(crate) struct ExecControl {
-    pub(crate) session_id: SessionId,
     pub(crate) stop: mpsc::UnboundedSender<StopCause>,
     pub(crate) progress: watch::Receiver<Progress>,
 }
@@ -133,10 +131,5 @@ impl Registry {
     /// Every running execution.
     pub(crate) fn executions(&self) -> Vec<ExecControl> {
         lock(&self.executions).values().cloned().collect()
-    }
-
-    /// Number of running executions.
-    pub(crate) fn running_count(&self) -> usize {
-        lock(&self.executions).len()
     }
 }

@@ -15,6 +15,10 @@ pub(crate) const MAX_SOURCE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Why a worktree path is unusable (the `INVALID_WORKTREE` reasons).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[expect(
+    clippy::enum_variant_names,
+    reason = "the variants spell the spec's reason tokens"
+)]
 pub(crate) enum WorktreeReason {
     NotAbsolute,
     NotFound,

@@ -315,7 +315,6 @@ fn wrong_method_is_405_with_allow_header() {
         ("POST", "/api/v1/metrics".into(), get),
         ("POST", "/api/v1/catalog/modules".into(), get),
         ("PATCH", "/api/v1/catalog/libraries".into(), get),
-        ("PUT", "/api/v1/openapi.json".into(), get),
         (
             "DELETE",
             "/api/v1/templates".into(),
@@ -406,7 +405,18 @@ fn wrong_method_is_405_with_allow_header() {
             &["GET", "HEAD"],
         ),
         ("GET", format!("/api/v1/executions/{u}/cancel"), &["POST"]),
+        // Last: a missing route here would hide the rows above.
+        ("PUT", "/api/v1/openapi.json".into(), get),
     ];
+    // HEAD on a POST-only route is a 405 as well.
+    let r = d.request("HEAD", &format!("/api/v1/sessions/{u}/close"), None, &[]);
+    assert_eq!(r.status, 405, "HEAD on a POST-only route");
+    assert_eq!(
+        header_set(&r, "allow"),
+        set(&["POST"]),
+        "HEAD on a POST-only route"
+    );
+
     for (method, path, allowed) in &cases {
         let ctx = format!("{method} {path}");
         let r = d.request(method, path, None, &[]);
@@ -423,15 +433,6 @@ fn wrong_method_is_405_with_allow_header() {
         assert_eq!(listed, set(allowed), "{ctx}: details.allowed");
         assert_eq!(header_set(&r, "allow"), set(allowed), "{ctx}: Allow header");
     }
-
-    // HEAD on a POST-only route is a 405 as well.
-    let r = d.request("HEAD", &format!("/api/v1/sessions/{u}/close"), None, &[]);
-    assert_eq!(r.status, 405, "HEAD on a POST-only route");
-    assert_eq!(
-        header_set(&r, "allow"),
-        set(&["POST"]),
-        "HEAD on a POST-only route"
-    );
 }
 
 #[test]
@@ -685,17 +686,6 @@ fn bodies_over_one_mib_are_rejected() {
     let r = d.post_raw("/templates", &exact);
     expect_ok(&r, 201, "a body of exactly 1 MiB");
 
-    let over = padded(LIMIT + 1);
-    let r = d.post_raw("/templates", &over);
-    let details = expect_err(&r, 413, "PAYLOAD_TOO_LARGE", "1 MiB + 1 byte");
-    assert_eq!(details, json!({ "limit_bytes": 1_048_576 }));
-
-    // Every request, also one whose endpoint takes no body; size comes before lookup.
-    let junk = "x".repeat(LIMIT + 1);
-    let r = d.post_raw(&format!("/sessions/{UNKNOWN_ID}/close"), &junk);
-    let details = expect_err(&r, 413, "PAYLOAD_TOO_LARGE", "close with a big body");
-    assert_eq!(details, json!({ "limit_bytes": 1_048_576 }));
-
     // Endpoints documented without a body ignore its content.
     let r = d.post_raw(&format!("/sessions/{UNKNOWN_ID}/close"), "not json at all");
     let details = expect_err(&r, 404, "SESSION_NOT_FOUND", "close ignores its body");
@@ -707,6 +697,25 @@ fn bodies_over_one_mib_are_rejected() {
         &[],
     );
     expect_err(&r, 404, "TEMPLATE_NOT_FOUND", "delete ignores its body");
+
+    // Over the limit. `Expect: 100-continue` lets the client read the early 413 before it
+    // writes the body (the daemon does not read a refused body, and closes the connection).
+    let expect = [("Expect", "100-continue")];
+    let over = padded(LIMIT + 1);
+    let r = d.request("POST", "/api/v1/templates", Some(&over), &expect);
+    let details = expect_err(&r, 413, "PAYLOAD_TOO_LARGE", "1 MiB + 1 byte");
+    assert_eq!(details, json!({ "limit_bytes": 1_048_576 }));
+
+    // Every request, also one whose endpoint takes no body; size comes before lookup.
+    let junk = "x".repeat(LIMIT + 1);
+    let r = d.request(
+        "POST",
+        &format!("/api/v1/sessions/{UNKNOWN_ID}/close"),
+        Some(&junk),
+        &expect,
+    );
+    let details = expect_err(&r, 413, "PAYLOAD_TOO_LARGE", "close with a big body");
+    assert_eq!(details, json!({ "limit_bytes": 1_048_576 }));
 }
 
 #[test]
@@ -1088,9 +1097,11 @@ fn resources_use_millisecond_utc_timestamps_and_json() {
     for path in ["/health", "/templates", "/catalog/modules"] {
         let r = d.get(path);
         expect_ok(&r, 200, path);
-        assert!(
-            !r.text.contains('\n') && !r.text.contains(": ") && !r.text.contains(", "),
-            "{path}: {}",
+        let compact = serde_json::to_string(&r.body).unwrap();
+        assert_eq!(
+            r.text.len(),
+            compact.len(),
+            "{path}: not compact: {}",
             r.text
         );
     }
@@ -1144,7 +1155,8 @@ fn bearer_token_guards_everything_under_api_v1_except_health() {
     for (method, path) in &guarded {
         for headers in bad_headers {
             let ctx = format!("{method} {path} with {headers:?}");
-            let r = d.request(method, path, Some("{}"), headers);
+            // No body: a refused request's unread body makes the daemon drop the connection.
+            let r = d.request(method, path, None, headers);
             let details = expect_err(&r, 401, "UNAUTHORIZED", &ctx);
             assert_eq!(details, json!({}), "{ctx}");
             let challenge = r

@@ -336,3 +336,168 @@ impl Drop for TestDaemon {
         let _ = self.child.wait();
     }
 }
+
+/// Helpers for the session, execution and fault tests.
+impl TestDaemon {
+    /// Like [`TestDaemon::request`], but a transport failure (connection refused or reset, as
+    /// during shutdown or after a kill) is returned instead of panicking.
+    pub fn try_request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> Result<Resp, String> {
+        let request = ureq::http::Request::builder()
+            .method(method)
+            .uri(self.url(path))
+            .body(body.unwrap_or("").to_string())
+            .map_err(|e| e.to_string())?;
+        let mut response = self.agent.run(request).map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(256 * 1024 * 1024)
+            .read_to_string()
+            .map_err(|e| e.to_string())?;
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Ok(Resp {
+            status,
+            headers,
+            text,
+            body,
+        })
+    }
+
+    /// `PATCH /templates/{t}/settings`, asserting 200.
+    pub fn settings(&self, template: &str, patch: Value) -> Value {
+        self.patch(&format!("/templates/{template}/settings"), patch)
+            .ok(200)
+            .clone()
+    }
+
+    /// Adds a startup file to `template`, asserting 201.
+    pub fn add_startup(&self, template: &str, path: &str, order_index: i64) -> Value {
+        self.post(
+            &format!("/templates/{template}/startup-files"),
+            json!({ "path": path, "order_index": order_index }),
+        )
+        .ok(201)
+        .clone()
+    }
+
+    /// `GET /sessions/{id}`, asserting 200.
+    pub fn get_session(&self, session: &str) -> Value {
+        self.get(&format!("/sessions/{session}")).ok(200).clone()
+    }
+
+    /// `POST /sessions/{id}/close`.
+    pub fn close(&self, session: &str) -> Resp {
+        self.post_raw(&format!("/sessions/{session}/close"), "")
+    }
+
+    /// `POST /sessions/{id}/restart`.
+    pub fn restart(&self, session: &str) -> Resp {
+        self.post_raw(&format!("/sessions/{session}/restart"), "")
+    }
+
+    /// The worker pid of a ready session.
+    pub fn worker_pid(&self, session: &str) -> i32 {
+        let s = self.get_session(session);
+        let pid = s["pid"].as_i64().unwrap_or_else(|| panic!("no pid: {s}"));
+        i32::try_from(pid).unwrap()
+    }
+
+    /// `POST /executions/run-file` with optional `args` and `env`.
+    pub fn run_file(
+        &self,
+        session: &str,
+        path: &str,
+        args: Option<Value>,
+        env: Option<Value>,
+    ) -> Resp {
+        let mut body = json!({ "session_id": session, "path": path });
+        if let Some(args) = args {
+            body["args"] = args;
+        }
+        if let Some(env) = env {
+            body["env"] = env;
+        }
+        self.post("/executions/run-file", body)
+    }
+
+    /// `GET /executions?session_id=…&limit=1000`, asserting 200.
+    pub fn executions(&self, session: &str) -> Vec<Value> {
+        self.get(&format!("/executions?session_id={session}&limit=1000"))
+            .ok(200)
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    /// `GET /executions/{id}`, asserting 200.
+    pub fn execution(&self, execution: &str) -> Value {
+        self.get(&format!("/executions/{execution}"))
+            .ok(200)
+            .clone()
+    }
+
+    /// Waits for the session's execution in status `running` and returns its id.
+    pub fn running_execution(&self, session: &str) -> String {
+        self.wait_for("a running execution", || {
+            self.executions(session)
+                .iter()
+                .find(|e| e["status"] == "running")
+                .map(|e| e["id"].as_str().unwrap().to_string())
+        })
+    }
+
+    /// Starts a new daemon on the same state after the previous one has exited on its own.
+    pub fn respawn(&mut self) {
+        let (child, addr) = Self::spawn(self.dir.path(), &self.extra).unwrap();
+        self.child = child;
+        self.addr = addr;
+    }
+}
+
+/// Whether process `pid` no longer runs: no `/proc/<pid>`, or only a zombie left to reap.
+pub fn process_gone(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+    }
+}
+
+/// The pids of the live direct children of `parent` (from `/proc/*/stat`).
+pub fn children_of(parent: i32) -> Vec<i32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let mut fields = rest.split_whitespace();
+        let state = fields.next();
+        let ppid = fields.next().and_then(|p| p.parse::<i32>().ok());
+        if ppid == Some(parent) && state != Some("Z") {
+            pids.push(pid);
+        }
+    }
+    pids
+}

@@ -5,6 +5,12 @@
     clippy::disallowed_methods,
     reason = "test fixtures start the real binaries"
 )]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test fixtures fail the test on any unexpected condition"
+)]
 
 pub mod daemon;
 pub mod worker;

@@ -1,7 +1,8 @@
 // Builds the session's global environment (spec §7.3) and returns the host API the Rust engine
 // drives. Evaluated once per runtime, before any library or user code, as the body of a function
-// that receives `makeInspect` (worker/js/inspect.js). Everything it needs from `Deno.core` is
-// captured here, then every runtime-internal global is deleted.
+// that receives `makeInspect` (worker/js/inspect.js) and `makeModules` (worker/js/modules.js).
+// Everything it needs from `Deno.core` is captured here, then every runtime-internal global is
+// deleted.
 "use strict";
 
 const global = globalThis;
@@ -82,6 +83,7 @@ const inspectApi = makeInspect({
   isSetIterator: core.isSetIterator,
 });
 const { inspect, formatWithOptions, previewValue, exceptionPayload } = inspectApi;
+const createModules = makeModules(ops);
 const getPromiseDetails = core.getPromiseDetails;
 const isPromise = core.isPromise;
 const createTimer = core.createTimer;
@@ -279,9 +281,15 @@ let installedProcess = null;
 
 // ---- the host API ------------------------------------------------------------------------------
 return {
-  // Applies a session's configuration (spec §8): console switch and granted variables.
-  configure(consoleOn, envJson) {
+  // Applies a session's configuration (spec §8): console switch, granted variables, and the
+  // native modules the template lists with the capability flags they check.
+  configure(consoleOn, envJson, grantsJson) {
     consoleEnabled = consoleOn;
+    ReflectApply(MapPrototypeClear, modules, []);
+    const created = createModules(JSONParse(grantsJson));
+    for (let i = 0; i < created.length; i++) {
+      ReflectApply(MapPrototypeSet, modules, [created[i][0], created[i][1]]);
+    }
     const pairs = JSONParse(envJson);
     const env = {};
     for (let i = 0; i < pairs.length; i++) env[pairs[i][0]] = pairs[i][1];

@@ -16,12 +16,19 @@ pub(crate) enum Cause {
     Uncaught,
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct State {
     running: Option<ExecId>,
     cause: Option<Cause>,
     /// pid of a child started by a host call in progress (killed on a stop).
     child_pid: Option<i32>,
+    /// The last execution that began; ids only grow within a worker.
+    last_begun: Option<ExecId>,
+    /// A stop for an execution whose `Exec` frame the JavaScript thread has not picked up yet
+    /// (the frame thread reads a `Cancel` right behind its `Exec`): applied when it begins.
+    early: Option<(ExecId, Cause)>,
+    /// Interrupts the `database` module's connection (`sqlite3_interrupt`) on a stop.
+    db_interrupt: Option<Arc<rusqlite::InterruptHandle>>,
 }
 
 /// Shared, cheap to clone through `Arc`.
@@ -31,6 +38,19 @@ pub(crate) struct Control {
     isolate: OnceLock<v8::IsolateHandle>,
     /// Woken on every stop, so an event loop waiting for a far timer notices at once.
     notify: Arc<Notify>,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("running", &self.running)
+            .field("cause", &self.cause)
+            .field("child_pid", &self.child_pid)
+            .field("last_begun", &self.last_begun)
+            .field("early", &self.early)
+            .field("db_interrupt", &self.db_interrupt.is_some())
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for Control {
@@ -59,9 +79,20 @@ impl Control {
 
     /// Marks `id` as the running execution with no cause taken yet.
     pub(crate) fn begin(&self, id: ExecId) {
-        let mut state = self.lock();
-        state.running = Some(id);
-        state.cause = None;
+        let early = {
+            let mut state = self.lock();
+            state.running = Some(id);
+            state.last_begun = Some(id);
+            state.cause = state
+                .early
+                .take()
+                .filter(|(early, _)| *early == id)
+                .map(|(_, cause)| cause);
+            state.cause.is_some()
+        };
+        if early {
+            self.interrupt(None);
+        }
     }
 
     /// Ends the running execution and returns the cause taken, if any.
@@ -87,7 +118,15 @@ impl Control {
     pub(crate) fn stop(&self, id: ExecId, cause: Cause) -> bool {
         let child = {
             let mut state = self.lock();
-            if state.running != Some(id) || state.cause.is_some() {
+            if state.running != Some(id) {
+                // Not begun yet: keep the first stop for when it does.
+                let pending = state.last_begun.is_none_or(|begun| id > begun);
+                if pending && state.early.as_ref().is_none_or(|(early, _)| *early != id) {
+                    state.early = Some((id, cause));
+                }
+                return pending;
+            }
+            if state.cause.is_some() {
                 return false;
             }
             state.cause = Some(cause);
@@ -112,14 +151,19 @@ impl Control {
     }
 
     fn interrupt(&self, child: Option<i32>) {
+        let db = self.lock().db_interrupt.clone();
         if let Some(handle) = self.isolate.get() {
             handle.terminate_execution();
         }
         self.notify.notify_one();
         if let Some(pid) = child {
             // SAFETY: kill has no memory-safety preconditions; a stale pid is harmless here
-            // because the child is only reaped by the thread that registered it.
+            // because the child is only reaped by the thread that registered it, after it has
+            // unregistered it.
             unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        if let Some(db) = db {
+            db.interrupt();
         }
     }
 
@@ -135,5 +179,11 @@ impl Control {
             // SAFETY: as in `interrupt`.
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
+    }
+
+    /// Registers (Some) or clears (None) the interrupt handle of the `database` module's open
+    /// connection. A stop calls it (`sqlite3_interrupt`) from the stopping thread.
+    pub(crate) fn set_db_interrupt(&self, handle: Option<Arc<rusqlite::InterruptHandle>>) {
+        self.lock().db_interrupt = handle;
     }
 }

@@ -51,6 +51,11 @@ pub(crate) fn start(
     // SAFETY: the daemon passes us this descriptor and nothing else in the process owns it.
     let socket = unsafe { std::os::unix::net::UnixStream::from_raw_fd(fd) };
     socket.set_nonblocking(true).map_err(WorkerError::Pipe)?;
+    // The descriptor arrives inheritable (dup2); no process the `exec` module starts may get it.
+    // SAFETY: fcntl on a descriptor we own, with integer arguments only.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } < 0 {
+        return Err(WorkerError::Pipe(std::io::Error::last_os_error()));
+    }
     let (out, out_rx) = mpsc::unbounded_channel();
     let (inbox_tx, inbox) = mpsc::unbounded_channel();
     let out = Outbox(out);

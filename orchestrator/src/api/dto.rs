@@ -5,6 +5,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::error::ApiError;
@@ -61,11 +62,23 @@ impl Serialize for StatusOk {
     }
 }
 
+/// OpenAPI: a string whose only value is `"ok"`, as [`StatusOk`] serializes.
+impl utoipa::PartialSchema for StatusOk {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(["ok"]))
+            .into()
+    }
+}
+
+impl ToSchema for StatusOk {}
+
 // ---------------------------------------------------------------------------------------------
 // Operations and catalogs (§4.1)
 
 /// `GET /health`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Health {
     pub(crate) status: StatusOk,
     pub(crate) version: String,
@@ -73,7 +86,7 @@ pub(crate) struct Health {
 }
 
 /// `GET /runtime/summary`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct RuntimeSummary {
     pub(crate) active_sessions: u64,
     /// Sorted ascending; `workers` uses the same order.
@@ -83,7 +96,7 @@ pub(crate) struct RuntimeSummary {
 }
 
 /// One worker of a [`RuntimeSummary`].
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct WorkerSummary {
     pub(crate) session_id: Uuid,
     pub(crate) pid: u32,
@@ -93,24 +106,25 @@ pub(crate) struct WorkerSummary {
 }
 
 /// The warm pool of a [`RuntimeSummary`].
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct PoolSummary {
     pub(crate) warm: u64,
     pub(crate) target: u64,
 }
 
 /// An entry of `GET /catalog/modules`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct CatalogModule {
     pub(crate) id: String,
     pub(crate) description: String,
     pub(crate) functions: Vec<String>,
     /// `"fs"`, `"module:exec"` or `null`.
+    #[schema(required = true)]
     pub(crate) requires_capability: Option<String>,
 }
 
 /// An entry of `GET /catalog/libraries`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct CatalogLibrary {
     pub(crate) id: String,
     pub(crate) version: String,
@@ -125,7 +139,7 @@ pub(crate) struct CatalogLibrary {
 // Templates (§3, §4.2–§4.7)
 
 /// Template.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Template {
     pub(crate) id: Uuid,
     pub(crate) name: String,
@@ -137,7 +151,7 @@ pub(crate) struct Template {
 }
 
 /// TemplateDetail.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct TemplateDetail {
     pub(crate) template: Template,
     pub(crate) settings: Settings,
@@ -148,7 +162,7 @@ pub(crate) struct TemplateDetail {
 }
 
 /// Settings.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Settings {
     pub(crate) template_id: Uuid,
     pub(crate) updated_at: String,
@@ -158,7 +172,7 @@ pub(crate) struct Settings {
 }
 
 /// `Settings.limits`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub(crate) struct Limits {
     pub(crate) cpu_ms: u32,
     pub(crate) wall_ms: u32,
@@ -168,7 +182,7 @@ pub(crate) struct Limits {
 }
 
 /// `Settings.resolver`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub(crate) struct Resolver {
     pub(crate) roots: Vec<String>,
     pub(crate) extensions: Vec<String>,
@@ -176,7 +190,7 @@ pub(crate) struct Resolver {
 }
 
 /// `Settings.runtime`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub(crate) struct Runtime {
     pub(crate) esm: bool,
     pub(crate) strict: bool,
@@ -184,7 +198,7 @@ pub(crate) struct Runtime {
 }
 
 /// Capability.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Capability {
     pub(crate) id: Uuid,
     pub(crate) template_id: Uuid,
@@ -192,12 +206,13 @@ pub(crate) struct Capability {
     pub(crate) name: String,
     pub(crate) enabled: bool,
     /// As sent.
+    #[schema(value_type = Object)]
     pub(crate) config: RawJson,
     pub(crate) created_at: String,
 }
 
 /// StartupFile.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct StartupFile {
     pub(crate) id: Uuid,
     pub(crate) template_id: Uuid,
@@ -210,21 +225,21 @@ pub(crate) struct StartupFile {
 }
 
 /// `201` body of `POST …/modules` and `POST …/libraries`: `{"template_id", "name"}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct TemplateEntry {
     pub(crate) template_id: Uuid,
     pub(crate) name: String,
 }
 
 /// `DELETE /templates/{id}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct TemplateDeleted {
     pub(crate) status: StatusOk,
     pub(crate) template_id: Uuid,
 }
 
 /// `DELETE …/capabilities/{id}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct CapabilityDeleted {
     pub(crate) status: StatusOk,
     pub(crate) template_id: Uuid,
@@ -232,7 +247,7 @@ pub(crate) struct CapabilityDeleted {
 }
 
 /// `DELETE …/startup-files/{id}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct StartupFileDeleted {
     pub(crate) status: StatusOk,
     pub(crate) template_id: Uuid,
@@ -240,7 +255,7 @@ pub(crate) struct StartupFileDeleted {
 }
 
 /// `DELETE …/modules/{name}` and `DELETE …/libraries/{name}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct EntryDeleted {
     pub(crate) status: StatusOk,
     pub(crate) template_id: Uuid,
@@ -251,7 +266,7 @@ pub(crate) struct EntryDeleted {
 // Sessions (§3, §4.8)
 
 /// Session.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Session {
     pub(crate) id: Uuid,
     pub(crate) template_id: Uuid,
@@ -262,10 +277,13 @@ pub(crate) struct Session {
     /// `starting`, `ready`, `crashed` or `closed`.
     pub(crate) status: String,
     pub(crate) engine: String,
+    #[schema(required = true)]
     pub(crate) pid: Option<u32>,
+    #[schema(required = true)]
     pub(crate) last_error: Option<String>,
     pub(crate) created_at: String,
     pub(crate) updated_at: String,
+    #[schema(required = true)]
     pub(crate) closed_at: Option<String>,
 }
 
@@ -273,7 +291,7 @@ pub(crate) struct Session {
 // Executions and events (§3, §4.9, §7)
 
 /// Execution (in lists, without events).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Execution {
     pub(crate) id: Uuid,
     pub(crate) session_id: Uuid,
@@ -281,29 +299,38 @@ pub(crate) struct Execution {
     pub(crate) kind: String,
     /// `running`, `ok`, `error`, `timeout` or `cancelled`.
     pub(crate) status: String,
+    #[schema(required = true)]
     pub(crate) input: Option<String>,
+    #[schema(required = true)]
     pub(crate) path: Option<String>,
+    #[schema(required = true, value_type = Option<Object>)]
     pub(crate) args: Option<RawJson>,
+    #[schema(required = true, value_type = Option<HashMap<String, String>>)]
     pub(crate) env: Option<RawJson>,
     /// The value payload when `ok`.
+    #[schema(required = true, value_type = Option<Object>)]
     pub(crate) result: Option<RawJson>,
+    #[schema(required = true)]
     pub(crate) error: Option<ExecutionError>,
     pub(crate) metrics: Metrics,
     pub(crate) started_at: String,
+    #[schema(required = true)]
     pub(crate) ended_at: Option<String>,
 }
 
 /// `Execution.error`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct ExecutionError {
     pub(crate) code: String,
     pub(crate) message: String,
+    #[schema(required = true)]
     pub(crate) name: Option<String>,
+    #[schema(required = true)]
     pub(crate) stack: Option<String>,
 }
 
 /// `Execution.metrics`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Metrics {
     pub(crate) wall_ms: u64,
     pub(crate) cpu_ms: u64,
@@ -312,7 +339,7 @@ pub(crate) struct Metrics {
 }
 
 /// ExecutionDetail: an [`Execution`] plus every event in `seq` order.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct ExecutionDetail {
     #[serde(flatten)]
     pub(crate) execution: Execution,
@@ -320,7 +347,7 @@ pub(crate) struct ExecutionDetail {
 }
 
 /// Event.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Event {
     pub(crate) execution_id: Uuid,
     pub(crate) seq: u64,
@@ -328,6 +355,7 @@ pub(crate) struct Event {
     #[serde(rename = "type")]
     pub(crate) event_type: String,
     /// The stored payload, verbatim.
+    #[schema(value_type = Object)]
     pub(crate) payload: RawJson,
 }
 

@@ -4,13 +4,11 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::middleware::{RequestId, X_REQUEST_ID, current_request_id};
 use super::paths::PathReason;
-
-/// The result of API-facing operations.
-pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
 /// A boxed cause, kept for the log and never shown to clients.
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -442,16 +440,25 @@ impl IntoResponse for ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Envelope<'a> {
+/// The body of every non-2xx response (spec §2); also its OpenAPI schema `ErrorEnvelope`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ErrorEnvelope)]
+pub(crate) struct Envelope<'a> {
     error: EnvelopeBody<'a>,
 }
 
-#[derive(Serialize)]
-struct EnvelopeBody<'a> {
+/// `ErrorEnvelope.error`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ErrorBody)]
+pub(crate) struct EnvelopeBody<'a> {
+    /// Stable error code (spec §2).
     code: &'static str,
+    /// English sentence for people; clients must not parse it.
     message: String,
+    /// Always an object (`{}` when empty), with exactly the keys spec §2 lists for the code.
+    #[schema(value_type = Object)]
     details: Value,
+    /// Equals the `X-Request-Id` response header.
     request_id: &'a str,
 }
 

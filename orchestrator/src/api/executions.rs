@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::convert;
 use super::dto::{Created, Json};
-use super::error::ApiError;
+use super::error::{ApiError, Envelope as ErrorEnvelope};
 use super::extract::{NoQuery, PathParams, StrictJson, StrictQuery, last_event_id};
 use super::requests::{ListEvents, ListExecutions, ReplRequest, RunFileRequest};
 use crate::model::{ExecutionId, ExecutionKind, SessionId};
@@ -34,6 +34,14 @@ fn answer(recorded: Recorded) -> Res<Response> {
     Ok(Created(convert::execution_detail(recorded.detail)?).into_response())
 }
 
+#[utoipa::path(post, path = "/api/v1/executions/repl", tag = "executions", operation_id = "execute_repl",
+    request_body = ReplRequest,
+    responses(
+        (status = 201, description = "The ended execution, whatever its final status", body = super::dto::ExecutionDetail),
+        (status = 404, description = "`SESSION_NOT_FOUND`", body = ErrorEnvelope),
+        (status = 409, description = "`SESSION_NOT_READY`, `SESSION_BUSY`", body = ErrorEnvelope),
+        (status = 422, description = "`OUTPUT_LIMIT_EXCEEDED` (the execution is stored)", body = ErrorEnvelope),
+    ))]
 pub(crate) async fn repl(
     State(svc): State<Service>,
     StrictJson(req): StrictJson<ReplRequest>,
@@ -54,6 +62,14 @@ pub(crate) async fn repl(
     )
 }
 
+#[utoipa::path(post, path = "/api/v1/executions/run-file", tag = "executions", operation_id = "execute_run_file",
+    request_body = RunFileRequest,
+    responses(
+        (status = 201, description = "The ended execution, whatever its final status", body = super::dto::ExecutionDetail),
+        (status = 404, description = "`SESSION_NOT_FOUND`, `FILE_NOT_FOUND`", body = ErrorEnvelope),
+        (status = 409, description = "`SESSION_NOT_READY`, `SESSION_BUSY`", body = ErrorEnvelope),
+        (status = 422, description = "`INVALID_PATH`, `OUTPUT_LIMIT_EXCEEDED` (the execution is stored)", body = ErrorEnvelope),
+    ))]
 pub(crate) async fn run_file(
     State(svc): State<Service>,
     StrictJson(req): StrictJson<RunFileRequest>,
@@ -80,6 +96,12 @@ pub(crate) async fn run_file(
     answer(svc.execute(session_id, input).await?)
 }
 
+#[utoipa::path(get, path = "/api/v1/executions", tag = "executions", operation_id = "list_executions",
+    params(ListExecutions),
+    responses(
+        (status = 200, description = "The session's executions without events, newest first", body = Vec<super::dto::Execution>),
+        (status = 404, description = "`SESSION_NOT_FOUND`", body = ErrorEnvelope),
+    ))]
 pub(crate) async fn list(
     State(svc): State<Service>,
     StrictQuery(q): StrictQuery<ListExecutions>,
@@ -95,6 +117,12 @@ pub(crate) async fn list(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/executions/{execution_id}", tag = "executions", operation_id = "get_execution",
+    params(("execution_id" = Uuid, Path, description = "Execution id (hyphenated UUID)")),
+    responses(
+        (status = 200, description = "The execution with every event", body = super::dto::ExecutionDetail),
+        (status = 404, description = "`EXECUTION_NOT_FOUND`", body = ErrorEnvelope),
+    ))]
 pub(crate) async fn get(
     State(svc): State<Service>,
     p: PathParams,
@@ -104,6 +132,13 @@ pub(crate) async fn get(
     Ok(Json(convert::execution_detail(detail)?))
 }
 
+#[utoipa::path(post, path = "/api/v1/executions/{execution_id}/cancel", tag = "executions", operation_id = "cancel_execution",
+    params(("execution_id" = Uuid, Path, description = "Execution id (hyphenated UUID)")),
+    responses(
+        (status = 200, description = "The final execution, `cancelled`", body = super::dto::ExecutionDetail),
+        (status = 404, description = "`EXECUTION_NOT_FOUND`", body = ErrorEnvelope),
+        (status = 409, description = "`EXECUTION_FINISHED`", body = ErrorEnvelope),
+    ))]
 pub(crate) async fn cancel(
     State(svc): State<Service>,
     p: PathParams,
@@ -113,6 +148,20 @@ pub(crate) async fn cancel(
     Ok(Json(convert::execution_detail(detail)?))
 }
 
+#[utoipa::path(get, path = "/api/v1/executions/{execution_id}/events", tag = "executions", operation_id = "list_events",
+    params(
+        ("execution_id" = Uuid, Path, description = "Execution id (hyphenated UUID)"),
+        ListEvents,
+        ("Last-Event-ID" = Option<String>, Header, nullable = false, description = "With `follow=true`: resume after this `seq` when it is a decimal integer larger than `after_seq`"),
+    ),
+    responses(
+        (status = 200, description = "Events with `seq > after_seq`, ascending; with `follow=true` a Server-Sent Events stream (`id`/`event`/`data` records, then `event: end` with the final Execution)",
+            content(
+                (Vec<super::dto::Event> = "application/json"),
+                (String = "text/event-stream"),
+            )),
+        (status = 404, description = "`EXECUTION_NOT_FOUND`", body = ErrorEnvelope),
+    ))]
 pub(crate) async fn events(
     State(svc): State<Service>,
     p: PathParams,

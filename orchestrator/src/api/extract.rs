@@ -4,7 +4,7 @@
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::{HeaderMap, header, request::Parts};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 use uuid::Uuid;
 
 use super::error::ApiError;
@@ -19,21 +19,60 @@ fn too_large() -> ApiError {
     }
 }
 
-/// Reads a whole request body of at most [`MAX_BODY_BYTES`] (`413 PAYLOAD_TOO_LARGE` otherwise;
-/// a declared `Content-Length` over the limit is refused without reading).
+/// How much of an over-limit body is read and thrown away before the 413 is sent, so that a
+/// client still writing its body reads the answer instead of a reset connection.
+const DRAIN_CAP: u64 = 64 << 20;
+
+/// Reads and drops a body the daemon will not use, up to [`DRAIN_CAP`] bytes.
+pub(crate) async fn drain_body(mut body: Body) {
+    let mut seen: u64 = 0;
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Ok(data) = frame.into_data() {
+            seen += data.len() as u64;
+            if seen > DRAIN_CAP {
+                break;
+            }
+        }
+    }
+}
+
+/// Reads a whole request body of at most [`MAX_BODY_BYTES`] (`413 PAYLOAD_TOO_LARGE` otherwise).
+/// An over-limit body is drained (up to [`DRAIN_CAP`]) before answering.
 pub(crate) async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+    if declared.is_some_and(|n| n > DRAIN_CAP) {
         return Err(too_large());
     }
-    match Limited::new(body, MAX_BODY_BYTES).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) if err.is::<LengthLimitError>() => Err(too_large()),
-        Err(_) => Err(ApiError::invalid_request("failed to read the request body")),
+    let mut body = body;
+    let mut buf = bytes::BytesMut::new();
+    let mut seen: u64 = 0;
+    let mut over = declared.is_some_and(|n| n > MAX_BODY_BYTES as u64);
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return Err(ApiError::invalid_request("failed to read the request body"));
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen += data.len() as u64;
+        if seen > MAX_BODY_BYTES as u64 {
+            over = true;
+        }
+        if over {
+            if seen > DRAIN_CAP {
+                break;
+            }
+            continue;
+        }
+        buf.extend_from_slice(&data);
     }
+    if over {
+        return Err(too_large());
+    }
+    Ok(buf.freeze())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -317,6 +356,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PathParams {
 
 impl PathParams {
     /// Builds params directly (tests, or handlers composing their own extractors).
+    #[cfg(test)]
     pub(crate) fn from_pairs<K: Into<String>, V: Into<String>>(
         pairs: impl IntoIterator<Item = (K, V)>,
     ) -> Self {

@@ -26,11 +26,6 @@ pub(crate) struct Number {
 }
 
 impl Number {
-    /// The literal as written.
-    pub(crate) fn text(&self) -> &str {
-        &self.text
-    }
-
     /// The value, when the literal has no fraction and no exponent (it then always fits `i64`:
     /// the parser refuses integer literals that do not).
     pub(crate) fn as_integer(&self) -> Option<i64> {

@@ -20,7 +20,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use super::error::{ApiError, RenderedError};
-use super::extract::{percent_decode, read_body};
+use super::extract::{drain_body, percent_decode, read_body};
 
 /// The request-id header, on every response.
 pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -166,9 +166,16 @@ impl Edge {
 pub(crate) struct RawPath(pub(crate) String);
 
 /// The §1 checks that precede routing, in order: shutdown, auth, path decoding.
+/// Answers `err` after reading and dropping the request body, so a client still sending it reads
+/// the answer instead of a reset connection.
+async fn refuse(req: Request, err: ApiError) -> Response {
+    drain_body(req.into_body()).await;
+    err.into_response()
+}
+
 async fn guard(State(edge): State<Arc<Edge>>, mut req: Request, next: Next) -> Response {
     if edge.shutting_down.is_cancelled() {
-        return ApiError::ShuttingDown.into_response();
+        return refuse(req, ApiError::ShuttingDown).await;
     }
     let raw_path = req.uri().path().to_owned();
     let segments = decode_segments(&raw_path);
@@ -176,14 +183,14 @@ async fn guard(State(edge): State<Arc<Edge>>, mut req: Request, next: Next) -> R
         && requires_auth(req.method(), &segments)
         && !authorized(req.headers(), digest)
     {
-        return ApiError::Unauthorized.into_response();
+        return refuse(req, ApiError::Unauthorized).await;
     }
     let Some(uri) = canonical_uri(req.uri(), &segments) else {
-        return ApiError::RouteNotFound {
+        let err = ApiError::RouteNotFound {
             method: req.method().to_string(),
             path: raw_path,
-        }
-        .into_response();
+        };
+        return refuse(req, err).await;
     };
     *req.uri_mut() = uri;
     req.extensions_mut().insert(RawPath(raw_path));
@@ -278,14 +285,17 @@ const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
 /// Router fallback: `404 ROUTE_NOT_FOUND` with the method and the path as received.
 async fn route_not_found(req: Request) -> ApiError {
-    ApiError::RouteNotFound {
+    let err = ApiError::RouteNotFound {
         method: req.method().to_string(),
         path: raw_path_of(&req),
-    }
+    };
+    drain_body(req.into_body()).await;
+    err
 }
 
 /// Method fallback of every route: a bare 405; axum adds `Allow` and the layer below renders it.
-async fn method_not_allowed_marker() -> StatusCode {
+async fn method_not_allowed_marker(req: Request) -> StatusCode {
+    drain_body(req.into_body()).await;
     StatusCode::METHOD_NOT_ALLOWED
 }
 

@@ -8,7 +8,7 @@
 //!
 //! ```text
 //! async fn add_startup_file(State(svc): State<Service>, p: PathParams,
-//!                           StrictJson(req): StrictJson<AddStartupFile>) -> ApiResult<Created<StartupFile>> {
+//!                           StrictJson(req): StrictJson<AddStartupFile>) -> Result<Created<StartupFile>, ApiError> {
 //!     let template_id = p.id("template_id")?;          // 400 VALIDATION_ERROR
 //!     let template = svc.template(template_id).await?;  // 404 TEMPLATE_NOT_FOUND
 //!     let path = req.check_path()?;                     // 422 INVALID_PATH
@@ -26,6 +26,7 @@ mod executions;
 pub(crate) mod extract;
 pub(crate) mod json;
 pub(crate) mod middleware;
+mod openapi;
 mod ops;
 pub(crate) mod paths;
 pub(crate) mod requests;
@@ -48,6 +49,7 @@ pub(crate) fn router(service: Service, token: Option<String>) -> Router {
         .route("/api/v1/metrics", get(ops::metrics))
         .route("/api/v1/catalog/modules", get(ops::catalog_modules))
         .route("/api/v1/catalog/libraries", get(ops::catalog_libraries))
+        .route("/api/v1/openapi.json", get(openapi::openapi))
         .route(
             "/api/v1/templates",
             post(templates::create).get(templates::list),

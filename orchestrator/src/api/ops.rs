@@ -16,6 +16,9 @@ use crate::service::Service;
 
 type Res<T> = Result<T, ApiError>;
 
+#[utoipa::path(get, path = "/api/v1/health", tag = "ops", operation_id = "health",
+    description = "Needs no authentication.",
+    responses((status = 200, description = "The daemon is up", body = Health)))]
 pub(crate) async fn health(State(svc): State<Service>, _q: StrictQuery<NoQuery>) -> Json<Health> {
     Json(Health {
         status: StatusOk,
@@ -24,6 +27,8 @@ pub(crate) async fn health(State(svc): State<Service>, _q: StrictQuery<NoQuery>)
     })
 }
 
+#[utoipa::path(get, path = "/api/v1/runtime/summary", tag = "ops", operation_id = "runtime_summary",
+    responses((status = 200, description = "Active sessions, their workers and the warm pool", body = RuntimeSummary)))]
 pub(crate) async fn runtime_summary(
     State(svc): State<Service>,
     _q: StrictQuery<NoQuery>,
@@ -63,6 +68,8 @@ pub(crate) async fn runtime_summary(
     })
 }
 
+#[utoipa::path(get, path = "/api/v1/metrics", tag = "ops", operation_id = "metrics",
+    responses((status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain; version=0.0.4")))]
 pub(crate) async fn metrics(State(svc): State<Service>, _q: StrictQuery<NoQuery>) -> Res<Response> {
     let counts = svc.store.counts_by_status().await?;
     let text = svc
@@ -76,6 +83,8 @@ pub(crate) async fn metrics(State(svc): State<Service>, _q: StrictQuery<NoQuery>
     Ok(response)
 }
 
+#[utoipa::path(get, path = "/api/v1/catalog/modules", tag = "ops", operation_id = "catalog_modules",
+    responses((status = 200, description = "Catalog modules sorted by id", body = Vec<CatalogModule>)))]
 pub(crate) async fn catalog_modules(_q: StrictQuery<NoQuery>) -> Json<Vec<CatalogModule>> {
     Json(
         catalog::MODULES
@@ -90,6 +99,8 @@ pub(crate) async fn catalog_modules(_q: StrictQuery<NoQuery>) -> Json<Vec<Catalo
     )
 }
 
+#[utoipa::path(get, path = "/api/v1/catalog/libraries", tag = "ops", operation_id = "catalog_libraries",
+    responses((status = 200, description = "Catalog libraries sorted by id", body = Vec<CatalogLibrary>)))]
 pub(crate) async fn catalog_libraries(
     State(svc): State<Service>,
     _q: StrictQuery<NoQuery>,

@@ -8,7 +8,7 @@ use super::dto::{
     CapabilityDeleted, Created, EntryDeleted, Json, StartupFileDeleted, StatusOk, TemplateDeleted,
     TemplateEntry,
 };
-use super::error::ApiError;
+use super::error::{ApiError, Envelope as ErrorEnvelope};
 use super::extract::{NoQuery, PathParams, StrictJson, StrictQuery};
 use super::requests::{
     AddCapability, AddLibrary, AddModule, AddStartupFile, CreateTemplate, SettingsPatch,
@@ -23,6 +23,13 @@ fn template_id(p: &PathParams) -> Res<TemplateId> {
     Ok(TemplateId::from_uuid(p.id("template_id")?))
 }
 
+#[utoipa::path(post, path = "/api/v1/templates", tag = "templates", operation_id = "create_template",
+    request_body = CreateTemplate,
+    responses(
+        (status = 201, description = "The new template, with default settings", body = super::dto::Template),
+        (status = 409, description = "`TEMPLATE_NAME_TAKEN`", body = ErrorEnvelope),
+        (status = 422, description = "`ENGINE_UNSUPPORTED`", body = ErrorEnvelope),
+    ))]
 pub(crate) async fn create(
     State(svc): State<Service>,
     StrictJson(req): StrictJson<CreateTemplate>,
@@ -31,6 +38,8 @@ pub(crate) async fn create(
     Ok(Created(convert::template(template)))
 }
 
+#[utoipa::path(get, path = "/api/v1/templates", tag = "templates", operation_id = "list_templates",
+    responses((status = 200, description = "Every template, newest first", body = Vec<super::dto::Template>)))]
 pub(crate) async fn list(
     State(svc): State<Service>,
     _q: StrictQuery<NoQuery>,
@@ -39,6 +48,12 @@ pub(crate) async fn list(
     Ok(Json(templates.into_iter().map(convert::template).collect()))
 }
 
+#[utoipa::path(get, path = "/api/v1/templates/{template_id}", tag = "templates", operation_id = "get_template",
+    params(("template_id" = Uuid, Path, description = "Template id (hyphenated UUID)")),
+    responses(
+        (status = 200, description = "The template with its settings, capabilities and startup files", body = super::dto::TemplateDetail),
+        (status = 404, description = "`TEMPLATE_NOT_FOUND`", body = ErrorEnvelope),
+    ))]
 pub(crate) async fn get(
     State(svc): State<Service>,
     p: PathParams,
@@ -48,6 +63,13 @@ pub(crate) async fn get(
     Ok(Json(convert::template_detail(detail)?))
 }
 
+#[utoipa::path(delete, path = "/api/v1/templates/{template_id}", tag = "templates", operation_id = "delete_template",
+    params(("template_id" = Uuid, Path, description = "Template id (hyphenated UUID)")),
+    responses(
+        (status = 200, description = "Deleted", body = TemplateDeleted),
+        (status = 404, description = "`TEMPLATE_NOT_FOUND`", body = ErrorEnvelope),
+        (status = 409, description = "`TEMPLATE_IN_USE`", body = ErrorEnvelope),
+    ))]
 pub(crate) async fn delete(
     State(svc): State<Service>,
     p: PathParams,
@@ -61,6 +83,12 @@ pub(crate) async fn delete(
     }))
 }
 
+#[utoipa::path(get, path = "/api/v1/templates/{template_id}/settings", tag = "templates", operation_id = "get_settings",
+    params(("template_id" = Uuid, Path, description = "Template id (hyphenated UUID)")),
+    responses(
+        (status = 200, description = "The template's settings", body = super::dto::Settings),
+        (status = 404, description = "`TEMPLATE_NOT_FOUND`", body = ErrorEnvelope),
+    ))]
 pub(crate) async fn get_settings(
     State(svc): State<Service>,
     p: PathParams,
@@ -70,6 +98,13 @@ pub(crate) async fn get_settings(
     Ok(Json(convert::settings(settings)))
 }
 
+#[utoipa::path(patch, path = "/api/v1/templates/{template_id}/settings", tag = "templates", operation_id = "patch_settings",
+    params(("template_id" = Uuid, Path, description = "Template id (hyphenated UUID)")),
+    request_body = SettingsPatch,
+    responses(
+        (status = 200, description = "The full settings after the change", body = super::dto::Settings),
+        (status = 404, description = "`TEMPLATE_NOT_FOUND`", body = ErrorEnvelope),
+    ))]
 pub(crate) async fn patch_settings(
     State(svc): State<Service>,
     p: PathParams,
@@ -79,6 +114,14 @@ pub(crate) async fn patch_settings(
     Ok(Json(convert::settings(settings)))
 }
 
+#[utoipa::path(post, path = "/api/v1/templates/{template_id}/capabilities", tag = "templates", operation_id = "add_capability",
+    params(("template_id" = Uuid, Path, description = "Template id (hyphenated UUID)")),
+    request_body = AddCapability,
+    responses(
+        (status = 201, description = "The new capability", body = super::dto::Capability),
+        (status = 404, description = "`TEMPLATE_NOT_FOUND`", body = ErrorEnvelope),
+        (status = 409, description = "`CAPABILITY_EXISTS`", body = ErrorEnvelope),
+    ))]
 pub(crate) async fn add_capability(
     State(svc): State<Service>,
     p: PathParams,
@@ -88,6 +131,12 @@ pub(crate) async fn add_capability(
     Ok(Created(convert::capability(cap)?))
 }
 
+#[utoipa::path(get, path = "/api/v1/templates/{template_id}/capabilities", tag = "templates", operation_id = "list_capabilities",
+    params(("template_id" = Uuid, Path, description = "Template id (hyphenated UUID)")),
+    responses(
+        (status = 200, description = "The template's capabilities, oldest first", body = Vec<super::dto::Capability>),
+        (status = 404, description = "`TEMPLATE_NOT_FOUND`", body = ErrorEnvelope),
+    ))]
 pub(crate) async fn list_capabilities(
     State(svc): State<Service>,
     p: PathParams,
@@ -101,6 +150,12 @@ pub(crate) async fn list_capabilities(
     ))
 }
 
+#[utoipa::path(delete, path = "/api/v1/templates/{template_id}/capabilities/{capability_id}", tag = "templates", operation_id = "delete_capability",
+    params(("template_id" = Uuid, Path, description = "Template id (hyphenated UUID)"), ("capability_id" = Uuid, Path, description = "Capability id (hyphenated UUID)")),
+    responses(
+        (status = 200, description = "Deleted", body = CapabilityDeleted),
+        (status = 404, description = "`TEMPLATE_NOT_FOUND`, `CAPABILITY_NOT_FOUND`", body = ErrorEnvelope),
+    ))]
 pub(crate) async fn delete_capability(
     State(svc): State<Service>,
     p: PathParams,
@@ -116,6 +171,15 @@ pub(crate) async fn delete_capability(
     }))
 }
 
+#[utoipa::path(post, path = "/api/v1/templates/{template_id}/startup-files", tag = "templates", operation_id = "add_startup_file",
+    params(("template_id" = Uuid, Path, description = "Template id (hyphenated UUID)")),
+    request_body = AddStartupFile,
+    responses(
+        (status = 201, description = "The new startup file", body = super::dto::StartupFile),
+        (status = 404, description = "`TEMPLATE_NOT_FOUND`", body = ErrorEnvelope),
+        (status = 409, description = "`STARTUP_FILE_EXISTS`", body = ErrorEnvelope),
+        (status = 422, description = "`INVALID_PATH`, `STARTUP_MODE_UNSUPPORTED`", body = ErrorEnvelope),
+    ))]
 pub(crate) async fn add_startup_file(
     State(svc): State<Service>,
     p: PathParams,
@@ -125,6 +189,12 @@ pub(crate) async fn add_startup_file(
     Ok(Created(convert::startup_file(file)))
 }
 
+#[utoipa::path(get, path = "/api/v1/templates/{template_id}/startup-files", tag = "templates", operation_id = "list_startup_files",
+    params(("template_id" = Uuid, Path, description = "Template id (hyphenated UUID)")),
+    responses(
+        (status = 200, description = "The template's startup files in run order", body = Vec<super::dto::StartupFile>),
+        (status = 404, description = "`TEMPLATE_NOT_FOUND`", body = ErrorEnvelope),
+    ))]
 pub(crate) async fn list_startup_files(
     State(svc): State<Service>,
     p: PathParams,
@@ -134,6 +204,12 @@ pub(crate) async fn list_startup_files(
     Ok(Json(files.into_iter().map(convert::startup_file).collect()))
 }
 
+#[utoipa::path(delete, path = "/api/v1/templates/{template_id}/startup-files/{startup_file_id}", tag = "templates", operation_id = "delete_startup_file",
+    params(("template_id" = Uuid, Path, description = "Template id (hyphenated UUID)"), ("startup_file_id" = Uuid, Path, description = "Startup file id (hyphenated UUID)")),
+    responses(
+        (status = 200, description = "Deleted", body = StartupFileDeleted),
+        (status = 404, description = "`TEMPLATE_NOT_FOUND`, `STARTUP_FILE_NOT_FOUND`", body = ErrorEnvelope),
+    ))]
 pub(crate) async fn delete_startup_file(
     State(svc): State<Service>,
     p: PathParams,
@@ -149,6 +225,14 @@ pub(crate) async fn delete_startup_file(
     }))
 }
 
+#[utoipa::path(post, path = "/api/v1/templates/{template_id}/modules", tag = "templates", operation_id = "add_module",
+    params(("template_id" = Uuid, Path, description = "Template id (hyphenated UUID)")),
+    request_body = AddModule,
+    responses(
+        (status = 201, description = "The module is exposed (also when it already was)", body = TemplateEntry),
+        (status = 404, description = "`TEMPLATE_NOT_FOUND`", body = ErrorEnvelope),
+        (status = 422, description = "`MODULE_NOT_ALLOWED`", body = ErrorEnvelope),
+    ))]
 pub(crate) async fn add_module(
     State(svc): State<Service>,
     p: PathParams,
@@ -162,6 +246,12 @@ pub(crate) async fn add_module(
     }))
 }
 
+#[utoipa::path(get, path = "/api/v1/templates/{template_id}/modules", tag = "templates", operation_id = "list_modules",
+    params(("template_id" = Uuid, Path, description = "Template id (hyphenated UUID)")),
+    responses(
+        (status = 200, description = "Exposed module names in the order added", body = Vec<String>),
+        (status = 404, description = "`TEMPLATE_NOT_FOUND`", body = ErrorEnvelope),
+    ))]
 pub(crate) async fn list_modules(
     State(svc): State<Service>,
     p: PathParams,
@@ -170,6 +260,12 @@ pub(crate) async fn list_modules(
     Ok(Json(svc.store.list_modules(template_id(&p)?).await?))
 }
 
+#[utoipa::path(delete, path = "/api/v1/templates/{template_id}/modules/{name}", tag = "templates", operation_id = "delete_module",
+    params(("template_id" = Uuid, Path, description = "Template id (hyphenated UUID)"), ("name" = String, Path, description = "Module name (trimmed and lowercased)")),
+    responses(
+        (status = 200, description = "Removed (whether or not it was present)", body = EntryDeleted),
+        (status = 404, description = "`TEMPLATE_NOT_FOUND`", body = ErrorEnvelope),
+    ))]
 pub(crate) async fn delete_module(
     State(svc): State<Service>,
     p: PathParams,
@@ -187,6 +283,14 @@ pub(crate) async fn delete_module(
     }))
 }
 
+#[utoipa::path(post, path = "/api/v1/templates/{template_id}/libraries", tag = "templates", operation_id = "add_library",
+    params(("template_id" = Uuid, Path, description = "Template id (hyphenated UUID)")),
+    request_body = AddLibrary,
+    responses(
+        (status = 201, description = "The stored entry (`id` or `id@version`)", body = TemplateEntry),
+        (status = 404, description = "`TEMPLATE_NOT_FOUND`", body = ErrorEnvelope),
+        (status = 422, description = "`LIBRARY_UNKNOWN`", body = ErrorEnvelope),
+    ))]
 pub(crate) async fn add_library(
     State(svc): State<Service>,
     p: PathParams,
@@ -200,6 +304,12 @@ pub(crate) async fn add_library(
     }))
 }
 
+#[utoipa::path(get, path = "/api/v1/templates/{template_id}/libraries", tag = "templates", operation_id = "list_libraries",
+    params(("template_id" = Uuid, Path, description = "Template id (hyphenated UUID)")),
+    responses(
+        (status = 200, description = "Library entries in load order", body = Vec<String>),
+        (status = 404, description = "`TEMPLATE_NOT_FOUND`", body = ErrorEnvelope),
+    ))]
 pub(crate) async fn list_libraries(
     State(svc): State<Service>,
     p: PathParams,
@@ -208,6 +318,12 @@ pub(crate) async fn list_libraries(
     Ok(Json(svc.store.list_libraries(template_id(&p)?).await?))
 }
 
+#[utoipa::path(delete, path = "/api/v1/templates/{template_id}/libraries/{name}", tag = "templates", operation_id = "delete_library",
+    params(("template_id" = Uuid, Path, description = "Template id (hyphenated UUID)"), ("name" = String, Path, description = "Library `id` or `id@version`")),
+    responses(
+        (status = 200, description = "Removed (whether or not it was present)", body = EntryDeleted),
+        (status = 404, description = "`TEMPLATE_NOT_FOUND`", body = ErrorEnvelope),
+    ))]
 pub(crate) async fn delete_library(
     State(svc): State<Service>,
     p: PathParams,

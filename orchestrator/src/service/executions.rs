@@ -136,6 +136,15 @@ fn exception_error(payload: &str) -> ExecError {
     }
 }
 
+/// A reserved execution slot: the new id, the worker, the settings, and the stop/progress ends.
+pub(crate) type Reservation = (
+    ExecutionId,
+    WorkerHandle,
+    SessionSettings,
+    mpsc::UnboundedReceiver<StopCause>,
+    watch::Sender<Progress>,
+);
+
 /// Events of one execution on their way to the store.
 struct Recorder {
     execution_id: ExecutionId,
@@ -190,6 +199,10 @@ impl Recorder {
 impl Service {
     /// Creates the row, runs the execution on `worker` and commits its final row.
     #[expect(clippy::too_many_lines, reason = "one linear pipeline, spec §7.1")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the slot reservation's parts, moved in"
+    )]
     pub(crate) async fn record(
         &self,
         session_id: SessionId,
@@ -645,19 +658,7 @@ impl Service {
 
     /// Reserves `live`'s slot for a new execution and registers its control. Fails with the
     /// spec's 409s when the session is not ready or busy.
-    pub(crate) fn reserve(
-        &self,
-        live: &Live,
-    ) -> Result<
-        (
-            ExecutionId,
-            WorkerHandle,
-            SessionSettings,
-            mpsc::UnboundedReceiver<StopCause>,
-            watch::Sender<Progress>,
-        ),
-        ApiError,
-    > {
+    pub(crate) fn reserve(&self, live: &Live) -> Result<Reservation, ApiError> {
         let mut state = live.state();
         if state.status != SessionStatus::Ready {
             return Err(ApiError::SessionNotReady {
@@ -685,7 +686,6 @@ impl Service {
         self.registry.add_execution(
             execution_id,
             ExecControl {
-                session_id: live.id,
                 stop: stop_tx,
                 progress: progress_rx,
             },

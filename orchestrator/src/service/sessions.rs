@@ -307,7 +307,6 @@ impl Service {
         let id = live.id;
         let settings = SessionSettings {
             limits: detail.settings.limits,
-            runtime: detail.settings.runtime,
         };
         // 1. A worker, configured for this session.
         let worker = self.pool.take().await.map_err(|err| {
@@ -508,7 +507,6 @@ impl Service {
         self.registry.add_execution(
             execution_id,
             ExecControl {
-                session_id: id,
                 stop: stop_tx,
                 progress: progress_rx,
             },
@@ -655,6 +653,10 @@ impl Service {
     /// The worker `pid` of a ready session is gone: the session becomes `crashed` with
     /// `last_error`, once, and only if that worker is still the session's.
     pub(crate) async fn worker_lost(&self, live: &Arc<Live>, pid: u32, last_error: String) {
+        // At shutdown workers are stopped on purpose; rows stay as they are (spec §10.6).
+        if self.shutdown.is_cancelled() {
+            return;
+        }
         let worker = {
             let mut state = live.state();
             let ours = state.worker.as_ref().is_some_and(|w| w.pid() == pid);

@@ -44,6 +44,13 @@ pub(crate) enum KillReason {
     /// The code did not stop within the grace period after a stop (spec §7.8).
     Unresponsive,
     /// The worker broke the protocol in a way the caller detected.
+    #[cfg_attr(
+        not(test),
+        expect(
+            dead_code,
+            reason = "the daemon detects no protocol breach of its own yet"
+        )
+    )]
     ProtocolError,
     /// The daemon wants it gone (close, restart) and does not wait.
     Requested,

@@ -38,6 +38,7 @@ pub(crate) struct SpawnConfig {
 
 impl SpawnConfig {
     /// A configuration with the default handshake timeout (10 s) and grace period (2 s).
+    #[cfg(test)]
     pub(crate) fn new(worker_bin: PathBuf) -> Self {
         SpawnConfig {
             worker_bin,

@@ -1,6 +1,7 @@
 //! `Engine`: owns the session's `JsRuntime`, its global environment and its heap limit, and runs
 //! one execution at a time to its outcome (spec §7.1 steps 3–6 on the worker's side).
 
+mod modules;
 mod ops;
 mod script;
 
@@ -17,6 +18,7 @@ use crate::control::{Cause, Control};
 use crate::error::EngineError;
 use crate::transport::Outbox;
 use crate::watchdog::{Measured, Watchdog};
+use modules::Modules;
 use ops::Sink;
 use script::{Arg, Completion};
 
@@ -35,6 +37,7 @@ const MEMORY_STOP_HEADROOM: usize = 4 * MIB;
 
 const INSPECT_JS: &str = include_str!("../../js/inspect.js");
 const BOOTSTRAP_JS: &str = include_str!("../../js/bootstrap.js");
+const MODULES_JS: &str = include_str!("../../js/modules.js");
 
 /// The functions of the host API that `bootstrap.js` returns.
 struct Host {
@@ -116,9 +119,16 @@ impl Engine {
             .op_state()
             .borrow_mut()
             .put(Sink::new(out, Arc::clone(&control)));
+        runtime
+            .op_state()
+            .borrow_mut()
+            .put(Modules::new(Arc::clone(&control)));
 
         let inspect = INSPECT_JS.trim_end().trim_end_matches(';');
-        let source = format!("(function (makeInspect) {{\n{BOOTSTRAP_JS}\n}})({inspect}\n)");
+        let modules = MODULES_JS.trim_end().trim_end_matches(';');
+        let source = format!(
+            "(function (makeInspect, makeModules) {{\n{BOOTSTRAP_JS}\n}})({inspect}\n, {modules}\n)"
+        );
         let api = match script::run(&mut runtime, "vm-system:bootstrap", &source) {
             Completion::Value(api) => api,
             Completion::Threw(error) => {
@@ -186,10 +196,19 @@ impl Engine {
         })
     }
 
-    /// Makes this runtime the session's: cwd, heap limit, console switch, granted variables.
+    /// Makes this runtime the session's: cwd, heap limit, console switch, granted variables,
+    /// native modules and the capabilities they enforce.
     pub(crate) fn configure(&mut self, config: &SessionConfig) -> Result<(), EngineError> {
         std::env::set_current_dir(&config.worktree)
             .map_err(|err| EngineError::Configure(format!("cannot enter worktree: {err}")))?;
+        self.with_modules(|modules| modules.configure(config))
+            .map_err(|err| EngineError::Configure(format!("cannot open worktree: {err}")))?;
+        let grants = serde_json::json!({
+            "modules": config.modules,
+            "fs_read": config.fs_read,
+            "fs_write": config.fs_write,
+        })
+        .to_string();
         self.strict = config.strict;
         self.mem_mb = config.mem_mb;
         self.set_heap_limit(
@@ -203,7 +222,7 @@ impl Engine {
         match script::call(
             &mut self.runtime,
             &configure,
-            &[Arg::Bool(config.console), Arg::Str(&env)],
+            &[Arg::Bool(config.console), Arg::Str(&env), Arg::Str(&grants)],
         ) {
             Completion::Value(_) => Ok(()),
             Completion::Threw(error) => Err(EngineError::Configure(script::to_string(
@@ -231,6 +250,12 @@ impl Engine {
         f(state.borrow_mut::<Sink>())
     }
 
+    fn with_modules<R>(&mut self, f: impl FnOnce(&mut Modules) -> R) -> R {
+        let state = self.runtime.op_state();
+        let mut state = state.borrow_mut();
+        f(state.borrow_mut::<Modules>())
+    }
+
     fn call(&mut self, function: &v8::Global<v8::Function>, args: &[Arg<'_>]) -> Completion {
         script::call(&mut self.runtime, function, args)
     }
@@ -247,6 +272,7 @@ impl Engine {
         } = job;
         self.control.begin(id);
         self.with_sink(|sink| sink.begin(id, budget));
+        self.with_modules(|modules| modules.begin(limits.wall_ms, budget.max_output_kb));
         self.watchdog.arm(id, limits.wall_ms, limits.cpu_ms);
         let library = matches!(kind, ExecKind::Library);
         let run_file = matches!(kind, ExecKind::RunFile { .. });
@@ -322,12 +348,12 @@ impl Engine {
             Completion::Threw(error) => Pending::Threw(error),
             Completion::Terminated => Pending::None,
         };
-        if matches!(self.pending, Pending::Value(_)) && self.control.cause().is_none() {
-            if let Err(err) = self.run_event_loop().await {
-                if self.control.cause().is_none() {
-                    self.pending = Pending::Message(err);
-                }
-            }
+        if matches!(self.pending, Pending::Value(_))
+            && self.control.cause().is_none()
+            && let Err(err) = self.run_event_loop().await
+            && self.control.cause().is_none()
+        {
+            self.pending = Pending::Message(err);
         }
         match self.control.reopen() {
             Some(Cause::Stop(cause)) => {
@@ -338,10 +364,10 @@ impl Engine {
                 self.drain();
                 self.with_sink(Sink::reopen);
                 let take = self.host.take_uncaught.clone();
-                if let Completion::Value(pair) = self.call(&take, &[]) {
-                    if let Some(error) = script::index(&mut self.runtime, &pair, 1) {
-                        self.pending = Pending::Threw(error);
-                    }
+                if let Completion::Value(pair) = self.call(&take, &[])
+                    && let Some(error) = script::index(&mut self.runtime, &pair, 1)
+                {
+                    self.pending = Pending::Threw(error);
                 }
                 None
             }

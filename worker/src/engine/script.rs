@@ -124,12 +124,6 @@ pub(crate) fn index(
     Some(v8::Global::new(scope, element))
 }
 
-/// Whether the value is `true`.
-pub(crate) fn is_true(runtime: &mut JsRuntime, value: &v8::Global<v8::Value>) -> bool {
-    deno_core::scope!(scope, runtime);
-    v8::Local::new(scope, value).is_true()
-}
-
 /// The value as an integer (0 when it is not a number).
 pub(crate) fn to_i64(runtime: &mut JsRuntime, value: &v8::Global<v8::Value>) -> i64 {
     deno_core::scope!(scope, runtime);

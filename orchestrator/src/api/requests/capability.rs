@@ -3,6 +3,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use serde_json::value::RawValue;
+use utoipa::ToSchema;
 
 use crate::api::error::ApiError;
 use crate::api::extract::{FromJsonBody, Members, check_text, is_env_name, required};
@@ -12,7 +13,8 @@ use crate::api::json::Json;
 pub(crate) const MAX_EXEC_ALLOW: usize = 64;
 
 /// A capability kind (§8.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ToSchema)]
+#[schema(rename_all = "lowercase")]
 pub(crate) enum CapabilityKind {
     Module,
     Global,
@@ -46,15 +48,18 @@ impl CapabilityKind {
     }
 }
 
-/// A validated capability to add.
-#[derive(Debug)]
+/// A validated capability to add (`POST /templates/{id}/capabilities`).
+#[derive(Debug, ToSchema)]
 pub(crate) struct AddCapability {
     pub(crate) kind: CapabilityKind,
     /// 1–128 characters, not blank, plus the kind's rule; stored as sent.
+    #[schema(min_length = 1, max_length = 128)]
     pub(crate) name: String,
     /// Default `true`.
+    #[schema(required = false, default = true)]
     pub(crate) enabled: bool,
     /// The `config` object as sent (compact, key order kept); `{}` when omitted.
+    #[schema(value_type = Object, required = false)]
     pub(crate) config: Box<RawValue>,
 }
 

@@ -1,8 +1,10 @@
 //! Execution inputs (§4.9): REPL, run-file, and the execution and event list queries.
 
 use serde_json::value::RawValue;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+#[cfg(test)]
 use super::templates::lexical_path;
 use crate::api::error::ApiError;
 use crate::api::extract::{
@@ -14,10 +16,11 @@ use crate::api::json::Json;
 // Executions (§4.9)
 
 /// `POST /executions/repl`.
-#[derive(Debug)]
+#[derive(Debug, ToSchema)]
 pub(crate) struct ReplRequest {
     pub(crate) session_id: Uuid,
     /// Non-empty (whitespace-only is allowed).
+    #[schema(min_length = 1)]
     pub(crate) input: String,
 }
 
@@ -37,19 +40,22 @@ impl FromJsonBody for ReplRequest {
 }
 
 /// `POST /executions/run-file`.
-#[derive(Debug)]
+#[derive(Debug, ToSchema)]
 pub(crate) struct RunFileRequest {
     pub(crate) session_id: Uuid,
     /// The path as sent; [`RunFileRequest::check_path`] is the `422 INVALID_PATH` step.
     pub(crate) path: String,
     /// The `args` object as sent (compact, key order and number text kept); `{}` when omitted.
+    #[schema(value_type = Object, required = false)]
     pub(crate) args: Box<RawValue>,
     /// The `env` entries in the order sent (keys match `^[A-Za-z_][A-Za-z0-9_]*$`).
+    #[schema(value_type = HashMap<String, String>, required = false)]
     pub(crate) env: Vec<(String, String)>,
 }
 
 impl RunFileRequest {
     /// The cleaned relative path, or `422 INVALID_PATH` (a blank path included).
+    #[cfg(test)]
     pub(crate) fn check_path(&self) -> Result<String, ApiError> {
         lexical_path(&self.path)
     }
@@ -104,10 +110,12 @@ impl FromJsonBody for RunFileRequest {
 }
 
 /// `GET /executions?session_id=…&limit=…`.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ListExecutions {
     pub(crate) session_id: Uuid,
     /// 1–1000, default 50.
+    #[param(required = false, minimum = 1, maximum = 1000, default = 50)]
     pub(crate) limit: u32,
 }
 
@@ -125,13 +133,17 @@ impl FromQuery for ListExecutions {
 }
 
 /// `GET /executions/{id}/events?after_seq=…&limit=…&follow=…`.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ListEvents {
     /// ≥ 0, default 0.
+    #[param(required = false, minimum = 0, default = 0)]
     pub(crate) after_seq: i64,
-    /// 1–10000, default 1000 (unused when following).
+    /// 1–10000, default 1000 (must be absent when following).
+    #[param(required = false, minimum = 1, maximum = 10000, default = 1000)]
     pub(crate) limit: u32,
     /// Server-Sent Events stream (§7.7); `limit` must then be absent.
+    #[param(required = false, default = false)]
     pub(crate) follow: bool,
 }
 

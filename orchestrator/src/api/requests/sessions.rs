@@ -1,5 +1,6 @@
 //! Session inputs (§4.8): create and the list filter.
 
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::api::error::ApiError;
@@ -11,12 +12,14 @@ use crate::api::extract::{
 // Sessions (§4.8)
 
 /// `POST /sessions`.
-#[derive(Debug)]
+#[derive(Debug, ToSchema)]
 pub(crate) struct CreateSession {
     pub(crate) template_id: Uuid,
     /// 1–256 characters, not blank; opaque.
+    #[schema(min_length = 1, max_length = 256)]
     pub(crate) workspace_id: String,
     /// 1–256 characters, not blank; opaque.
+    #[schema(min_length = 1, max_length = 256)]
     pub(crate) base_commit_oid: String,
     /// As sent: not blank, ≤ 4096 bytes, no NUL. Absoluteness and existence are the handler's
     /// `422 INVALID_WORKTREE` step.
@@ -67,7 +70,8 @@ impl FromJsonBody for CreateSession {
 }
 
 /// A session status as named in the API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ToSchema)]
+#[schema(rename_all = "lowercase")]
 pub(crate) enum SessionStatus {
     Starting,
     Ready,
@@ -94,8 +98,11 @@ impl SessionStatus {
 }
 
 /// `GET /sessions?status=…`.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ListSessions {
+    /// Only sessions in this status.
+    #[param(inline)]
     pub(crate) status: Option<SessionStatus>,
 }
 

@@ -1,5 +1,7 @@
 //! `PATCH /templates/{id}/settings` input (§4.3) with the ranges of §5.
 
+use utoipa::ToSchema;
+
 use crate::api::error::ApiError;
 use crate::api::extract::{FromJsonBody, Members, check_range};
 use crate::api::paths::clean_relative_path;
@@ -23,48 +25,61 @@ pub(crate) mod limits {
     pub(crate) const MAX_ROOTS: usize = 32;
     /// Most `resolver.extensions` entries.
     pub(crate) const MAX_EXTENSIONS: usize = 16;
-    /// Default `resolver.extensions`.
-    pub(crate) const DEFAULT_EXTENSIONS: [&str; 2] = [".js", ".mjs"];
 }
 
 /// `PATCH /templates/{id}/settings`: only the given fields change; arrays are replaced whole.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default, PartialEq, Eq, ToSchema)]
 pub(crate) struct SettingsPatch {
+    #[schema(required = false)]
     pub(crate) limits: LimitsPatch,
+    #[schema(required = false)]
     pub(crate) resolver: ResolverPatch,
+    #[schema(required = false)]
     pub(crate) runtime: RuntimePatch,
 }
 
 /// The `limits` member of a [`SettingsPatch`]; each value is within its §5 range.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default, PartialEq, Eq, ToSchema)]
 pub(crate) struct LimitsPatch {
+    #[schema(value_type = u32, required = false, minimum = 1, maximum = 3600000)]
     pub(crate) cpu_ms: Option<u32>,
+    #[schema(value_type = u32, required = false, minimum = 1, maximum = 3600000)]
     pub(crate) wall_ms: Option<u32>,
+    #[schema(value_type = u32, required = false, minimum = 16, maximum = 4096)]
     pub(crate) mem_mb: Option<u32>,
+    #[schema(value_type = u32, required = false, minimum = 1, maximum = 1000000)]
     pub(crate) max_events: Option<u32>,
+    #[schema(value_type = u32, required = false, minimum = 1, maximum = 65536)]
     pub(crate) max_output_kb: Option<u32>,
 }
 
 /// The `resolver` member of a [`SettingsPatch`].
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default, PartialEq, Eq, ToSchema)]
 pub(crate) struct ResolverPatch {
     /// ≤ 32 relative paths passing the lexical rules (§8.4), stored as sent.
+    #[schema(value_type = Vec<String>, required = false, max_items = 32)]
     pub(crate) roots: Option<Vec<String>>,
     /// ≤ 16 unique strings matching `^\.[A-Za-z0-9]{1,15}$`.
+    #[schema(value_type = Vec<String>, required = false, max_items = 16)]
     pub(crate) extensions: Option<Vec<String>>,
+    #[schema(value_type = bool, required = false)]
     pub(crate) allow_absolute_repo_imports: Option<bool>,
 }
 
 /// The `runtime` member of a [`SettingsPatch`].
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default, PartialEq, Eq, ToSchema)]
 pub(crate) struct RuntimePatch {
+    #[schema(value_type = bool, required = false)]
     pub(crate) esm: Option<bool>,
+    #[schema(value_type = bool, required = false)]
     pub(crate) strict: Option<bool>,
+    #[schema(value_type = bool, required = false)]
     pub(crate) console: Option<bool>,
 }
 
 impl SettingsPatch {
     /// True for `{}` (and for empty members): nothing changes.
+    #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         *self == Self::default()
     }

@@ -1,5 +1,7 @@
 //! Template inputs (§4.2, §4.5–§4.7): create, startup files, modules and libraries.
 
+use utoipa::ToSchema;
+
 use crate::api::error::ApiError;
 use crate::api::extract::{FromJsonBody, Members, check_text, is_blank, required};
 use crate::api::paths::clean_relative_path;
@@ -8,12 +10,14 @@ use crate::api::paths::clean_relative_path;
 // Templates (§4.2)
 
 /// `POST /templates`.
-#[derive(Debug)]
+#[derive(Debug, ToSchema)]
 pub(crate) struct CreateTemplate {
     /// 1–128 characters, not blank; stored as sent.
+    #[schema(min_length = 1, max_length = 128)]
     pub(crate) name: String,
     /// Not blank when given; `None` means the build's engine. Equality with the build's engine is
     /// the handler's `422 ENGINE_UNSUPPORTED` check.
+    #[schema(value_type = String, required = false, min_length = 1)]
     pub(crate) engine: Option<String>,
 }
 
@@ -36,13 +40,15 @@ impl FromJsonBody for CreateTemplate {
 // Startup files, modules, libraries (§4.5–§4.7)
 
 /// `POST /templates/{id}/startup-files`.
-#[derive(Debug)]
+#[derive(Debug, ToSchema)]
 pub(crate) struct AddStartupFile {
     /// The path as sent.
     pub(crate) path: String,
     /// Any 32-bit signed integer, default 0.
+    #[schema(required = false, default = 0)]
     pub(crate) order_index: i32,
     /// The mode as sent (default `"eval"`); not blank.
+    #[schema(rename = "mode", required = false, default = "eval", min_length = 1)]
     pub(crate) requested_mode: String,
 }
 
@@ -104,7 +110,7 @@ pub(crate) fn normalize_module_name(name: &str) -> String {
 }
 
 /// `POST /templates/{id}/modules`.
-#[derive(Debug)]
+#[derive(Debug, ToSchema)]
 pub(crate) struct AddModule {
     /// Normalised (trimmed, lowercased), not blank. The catalog check is the handler's 422 step.
     pub(crate) name: String,
@@ -125,7 +131,7 @@ impl FromJsonBody for AddModule {
 }
 
 /// `POST /templates/{id}/libraries`.
-#[derive(Debug)]
+#[derive(Debug, ToSchema)]
 pub(crate) struct AddLibrary {
     /// As sent (`id` or `id@version`), not blank.
     pub(crate) name: String,

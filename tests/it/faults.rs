@@ -1,0 +1,397 @@
+//! Faults (spec §6, §7.4, §10.3, §10.6): workers killed while idle or busy, a daemon killed and
+//! restarted on the same database, and a graceful shutdown while an execution runs.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tests::daemon::{Resp, TestDaemon, children_of, process_gone};
+
+use crate::api_conventions::expect_err;
+use crate::api_executions::check_detail;
+use crate::api_sessions::{check_session, eval};
+
+fn kill9(pid: i32) {
+    // SAFETY: kill(2) on a worker of our own daemon.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+}
+
+fn wait_status(d: &TestDaemon, sid: &str, status: &str) -> Value {
+    d.wait_for(&format!("session {sid} to be {status}"), || {
+        let s = d.get_session(sid);
+        (s["status"] == status).then_some(s)
+    })
+}
+
+fn wait_gone(d: &TestDaemon, pid: i32) {
+    d.wait_for(&format!("process {pid} to be gone"), || {
+        process_gone(pid).then_some(())
+    });
+}
+
+const CRASH: &str = "worker killed by signal SIGKILL";
+
+/// Kills the worker of `sid` while `busy` (a long execution runs) or idle, and checks that the
+/// damage is contained to that session.
+fn kill_and_check(d: &TestDaemon, sid: &str, witness: &str, busy: bool) {
+    let pid = d.worker_pid(sid);
+    let execution = std::thread::scope(|scope| {
+        let call =
+            busy.then(|| scope.spawn(|| d.repl(sid, "console.log('spinning'); while (true) {}")));
+        let running = busy.then(|| d.running_execution(sid));
+        kill9(pid);
+        call.map(|c| (c.join().unwrap(), running.unwrap()))
+    });
+    if let Some((r, running)) = execution {
+        let e = r.ok(201).clone();
+        check_detail(&e, "killed mid-execution");
+        assert_eq!(e["id"], json!(running));
+        assert_eq!(e["status"], "error");
+        let message = format!("worker crashed: {CRASH}");
+        assert_eq!(
+            e["error"],
+            json!({"code": "WORKER_CRASHED", "message": message, "name": null, "stack": null})
+        );
+        let last = e["events"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(last["type"], "system");
+        assert_eq!(
+            last["payload"],
+            json!({"level": "error", "message": message})
+        );
+        assert_eq!(d.execution(&running), e);
+    }
+    let s = wait_status(d, sid, "crashed");
+    check_session(&s, "after kill");
+    assert_eq!(s["last_error"], CRASH);
+    assert!(s["pid"].is_null());
+    wait_gone(d, pid);
+    assert_eq!(d.get("/health").status, 200, "the daemon stays healthy");
+    let before = eval(d, witness, "witness").as_i64().unwrap();
+    assert_eq!(
+        eval(d, witness, "witness += 1"),
+        json!(before + 1),
+        "another session keeps answering"
+    );
+    let r = d.repl(sid, "1");
+    let details = expect_err(&r, 409, "SESSION_NOT_READY", "after kill");
+    assert_eq!(details["status"], "crashed");
+}
+
+#[test]
+fn killed_worker_mid_execution_is_worker_crashed() {
+    let d = TestDaemon::start();
+    let t = d.template("crash");
+    let witness = d.session(&t);
+    eval(&d, &witness, "var witness = 0");
+    let sid = d.session(&t);
+    kill_and_check(&d, &sid, &witness, true);
+    // The witness's state survived.
+    assert_eq!(eval(&d, &witness, "witness"), json!(1));
+}
+
+#[test]
+fn repeated_worker_kills_are_each_contained() {
+    let d = TestDaemon::start();
+    let t = d.template("crash-loop");
+    let witness = d.session(&t);
+    eval(&d, &witness, "var witness = 0");
+    let sid = d.session(&t);
+    for round in 0..5 {
+        let busy = round % 2 == 1;
+        eval(&d, &sid, &format!("var round = {round}"));
+        kill_and_check(&d, &sid, &witness, busy);
+        let s = d.restart(&sid).ok(200).clone();
+        assert_eq!(s["status"], "ready");
+        assert!(s["last_error"].is_null());
+        assert_eq!(eval(&d, &sid, "typeof round"), json!("undefined"));
+    }
+    assert_eq!(eval(&d, &witness, "witness"), json!(5));
+    let crashes = d
+        .executions(&sid)
+        .into_iter()
+        .filter(|e| e["error"]["code"] == "WORKER_CRASHED")
+        .count();
+    assert_eq!(crashes, 2, "two busy rounds");
+}
+
+#[test]
+fn daemon_killed_and_restarted_sweeps_live_state() {
+    let mut d = TestDaemon::start();
+    let t = d.template("sweep");
+    d.add_startup(&t, "init.js", 3);
+    let detail_before = d.get(&format!("/templates/{t}")).ok(200).clone();
+
+    let mk = |name: &str| {
+        let wt = d.worktree(name);
+        std::fs::write(wt.join("init.js"), "globalThis.booted = true;").unwrap();
+        d.session_resp(&t, &wt).ok(201)["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let busy = mk("busy");
+    let idle = mk("idle");
+    let crashed = mk("crashed");
+    let closed = mk("closed");
+    eval(&d, &idle, "var lost = 1");
+    kill9(d.worker_pid(&crashed));
+    wait_status(&d, &crashed, "crashed");
+    d.close(&closed).ok(200);
+    let closed_row = d.get_session(&closed);
+    let crashed_row = d.get_session(&crashed);
+    let pids = [d.worker_pid(&busy), d.worker_pid(&idle)];
+    let pool = children_of(d.pid());
+
+    // A long execution is running when the daemon is killed.
+    let addr = d.addr.clone();
+    let busy_id = busy.clone();
+    let call = std::thread::spawn(move || {
+        // The connection dies with the daemon; the result is irrelevant.
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .new_agent();
+        let _ = agent
+            .post(&format!("http://{addr}/api/v1/executions/repl"))
+            .send(
+                json!({"session_id": busy_id, "input": "console.log('x'); while (true) {}"})
+                    .to_string(),
+            );
+    });
+    let running = d.running_execution(&busy);
+    // Wait until the console event is committed so it is part of what survives.
+    d.wait_for("the console event", || {
+        (d.execution(&running)["events"].as_array().unwrap().len() >= 2).then_some(())
+    });
+    // And another session is still starting: its startup file loops.
+    let t2 = d.template("sweep-starting");
+    d.add_startup(&t2, "init.js", 0);
+    let wt2 = d.worktree("starting");
+    std::fs::write(wt2.join("init.js"), "while (true) {}").unwrap();
+    let addr = d.addr.clone();
+    let body = json!({"template_id": t2, "workspace_id": "w", "base_commit_oid": "c",
+                      "worktree_path": wt2.to_str().unwrap()})
+    .to_string();
+    let create = std::thread::spawn(move || {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .new_agent();
+        let _ = agent
+            .post(&format!("http://{addr}/api/v1/sessions"))
+            .send(body);
+    });
+    let starting = d.wait_for("a starting session", || {
+        let list = d.get("/sessions?status=starting").ok(200).clone();
+        list[0]["id"].as_str().map(str::to_string)
+    });
+    let startup = d.running_execution(&starting);
+
+    d.kill_and_restart();
+    call.join().unwrap();
+    create.join().unwrap();
+
+    let s = d.get_session(&starting);
+    check_session(&s, "swept while starting");
+    assert_eq!(s["status"], "crashed");
+    assert_eq!(s["last_error"], "daemon restarted");
+    let e = d.execution(&startup);
+    check_detail(&e, "swept startup execution");
+    assert_eq!(e["kind"], "startup");
+    assert_eq!(e["error"]["code"], "DAEMON_RESTARTED");
+    let summary = d.get("/runtime/summary").ok(200).clone();
+    assert_eq!(summary["active_sessions"], 0, "{summary}");
+
+    // No execution is left running; the running one was swept.
+    for sid in [&busy, &idle, &crashed, &closed, &starting] {
+        for e in d.executions(sid) {
+            assert_ne!(e["status"], "running", "{e}");
+        }
+    }
+    let e = d.execution(&running);
+    check_detail(&e, "swept");
+    assert_eq!(e["status"], "error");
+    assert_eq!(
+        e["error"],
+        json!({"code": "DAEMON_RESTARTED", "message": "daemon restarted", "name": null,
+               "stack": null})
+    );
+    let events = e["events"].as_array().unwrap();
+    assert_eq!(events[1]["payload"], json!({"level": "log", "text": "x"}));
+    let last = events.last().unwrap();
+    assert_eq!(last["type"], "system");
+    assert_eq!(
+        last["payload"],
+        json!({"level": "error", "message": "daemon restarted"})
+    );
+
+    // Live sessions are crashed; crashed and closed rows are unchanged.
+    for sid in [&busy, &idle] {
+        let s = d.get_session(sid);
+        check_session(&s, "swept session");
+        assert_eq!(s["status"], "crashed");
+        assert_eq!(s["last_error"], "daemon restarted");
+        assert!(s["pid"].is_null());
+    }
+    assert_eq!(d.get_session(&crashed), crashed_row);
+    assert_eq!(d.get_session(&closed), closed_row);
+    // Templates are intact.
+    assert_eq!(d.get(&format!("/templates/{t}")).ok(200), &detail_before);
+
+    // The old workers died with the daemon.
+    for pid in pids.iter().chain(&pool) {
+        wait_gone(&d, *pid);
+    }
+
+    // A crashed session can be revived; its JS state is gone.
+    for sid in [&idle, &busy, &crashed] {
+        let s = d.restart(sid).ok(200).clone();
+        assert_eq!(s["status"], "ready");
+        assert!(s["last_error"].is_null());
+    }
+    assert_eq!(
+        eval(&d, &idle, "[typeof lost, booted]"),
+        json!(["undefined", true])
+    );
+    let r = d.restart(&closed);
+    expect_err(&r, 409, "SESSION_NOT_READY", "closed stays closed");
+    assert_eq!(d.get("/health").status, 200);
+}
+
+/// Starts a long execution on `sid`, sends `signals` to the daemon (waiting for requests to be
+/// refused after the first), and returns the execution's answer (if any), its id, and the
+/// response seen during shutdown (`None` when the connection was refused).
+fn shutdown_during(
+    d: &TestDaemon,
+    sid: &str,
+    signals: &[i32],
+) -> (Result<Resp, String>, String, Option<Resp>) {
+    std::thread::scope(|scope| {
+        let call = scope.spawn(|| {
+            d.try_request(
+                "POST",
+                "/api/v1/executions/repl",
+                Some(&json!({"session_id": sid, "input": "while (true) {}"}).to_string()),
+            )
+        });
+        let running = d.running_execution(sid);
+        let mut refused = None;
+        for (i, signal) in signals.iter().enumerate() {
+            d.signal(*signal);
+            if i == 0 {
+                // New requests are refused: 503 SHUTTING_DOWN, or the connection is refused.
+                refused = d.wait_for("requests to be refused", || {
+                    match d.try_request("GET", "/api/v1/health", None) {
+                        Err(_) => Some(None),
+                        Ok(r) if r.status == 503 => Some(Some(r)),
+                        Ok(_) => None,
+                    }
+                });
+            }
+        }
+        (call.join().unwrap(), running, refused)
+    })
+}
+
+fn check_refused(refused: Option<Resp>) {
+    if let Some(r) = refused {
+        let details = expect_err(&r, 503, "SHUTTING_DOWN", "during shutdown");
+        assert_eq!(details, json!({}));
+        assert_eq!(r.body["error"]["message"], "daemon is shutting down");
+    }
+}
+
+/// Two sessions and a full pool; returns the session ids and every worker pid.
+fn two_sessions(d: &TestDaemon) -> (String, String, Vec<i32>) {
+    let t = d.template("shutdown");
+    // Neither limit may end the execution before the shutdown does.
+    d.settings(&t, json!({"limits": {"cpu_ms": 60000, "wall_ms": 60000}}));
+    let sid = d.session(&t);
+    let idle = d.session(&t);
+    d.wait_for("the pool to fill", || {
+        let s = d.get("/runtime/summary").ok(200).clone();
+        (s["pool"]["warm"] == 2).then_some(())
+    });
+    let workers = children_of(d.pid());
+    assert_eq!(
+        workers.len(),
+        4,
+        "2 sessions and 2 pool workers: {workers:?}"
+    );
+    assert!(workers.contains(&d.worker_pid(&sid)));
+    assert!(workers.contains(&d.worker_pid(&idle)));
+    (sid, idle, workers)
+}
+
+/// After a shutdown: the next start sweeps the sessions left `ready`.
+fn check_after_shutdown(d: &mut TestDaemon, running: &str, sessions: [&str; 2]) {
+    d.respawn();
+    let e = d.execution(running);
+    check_detail(&e, "after shutdown and restart");
+    assert_eq!(
+        e["error"]["message"], "execution cancelled: daemon shutting down",
+        "the execution was finalised before the daemon exited: {e}"
+    );
+    for sid in sessions {
+        let s = d.get_session(sid);
+        assert_eq!(
+            (s["status"].as_str(), s["last_error"].as_str()),
+            (Some("crashed"), Some("daemon restarted")),
+            "shutdown leaves session rows as they were, and the next start sweeps them: {s}"
+        );
+    }
+}
+
+#[test]
+fn sigterm_cancels_the_running_execution_after_the_grace_period() {
+    let mut d = TestDaemon::start();
+    let (sid, idle, workers) = two_sessions(&d);
+    let start = Instant::now();
+    let (answer, running, refused) = shutdown_during(&d, &sid, &[libc::SIGTERM]);
+    check_refused(refused);
+
+    // The running execution's request is answered once it is cancelled (after 10 s).
+    let r = answer.expect("the running execution's request must be answered");
+    let e = r.ok(201).clone();
+    check_detail(&e, "execution during shutdown");
+    assert_eq!(e["id"], json!(running));
+    assert_eq!(e["status"], "cancelled", "{e}");
+    assert_eq!(
+        e["error"],
+        json!({"code": "CANCELLED", "message": "execution cancelled: daemon shutting down",
+               "name": null, "stack": null})
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(50),
+        "cancelled by the shutdown, not by a limit"
+    );
+
+    let status = d.wait_exit();
+    assert_eq!(status.code(), Some(0), "exit status {status}");
+    for pid in workers {
+        assert!(process_gone(pid), "worker {pid} outlived the daemon");
+    }
+    check_after_shutdown(&mut d, &running, [&sid, &idle]);
+}
+
+#[test]
+fn a_second_signal_skips_the_grace_period() {
+    let mut d = TestDaemon::start();
+    let (sid, idle, workers) = two_sessions(&d);
+    let start = Instant::now();
+    let (answer, running, refused) = shutdown_during(&d, &sid, &[libc::SIGTERM, libc::SIGINT]);
+    check_refused(refused);
+    let status = d.wait_exit();
+    assert_eq!(status.code(), Some(0), "exit status {status}");
+    assert!(
+        start.elapsed() < Duration::from_secs(9),
+        "the second signal skips the 10 s wait"
+    );
+    if let Ok(r) = answer {
+        let e = r.ok(201).clone();
+        assert_eq!(e["status"], "cancelled", "{e}");
+    }
+    for pid in workers {
+        wait_gone(&d, pid);
+    }
+    check_after_shutdown(&mut d, &running, [&sid, &idle]);
+}
