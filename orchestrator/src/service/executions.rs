@@ -159,7 +159,67 @@ struct Recorder {
     progress: watch::Sender<Progress>,
 }
 
+/// How an execution's terminal event is made.
+enum Terminal {
+    Value(Event),
+    Exception(Event),
+    System {
+        status: ExecutionStatus,
+        code: &'static str,
+        message: String,
+        limit: Option<&'static str>,
+    },
+}
+
 impl Recorder {
+    fn new(
+        execution_id: ExecutionId,
+        started_at: Timestamp,
+        max_events: u64,
+        max_bytes: u64,
+        progress: watch::Sender<Progress>,
+    ) -> Self {
+        Recorder {
+            execution_id,
+            next_seq: 1,
+            last_ts: started_at,
+            pending: Vec::new(),
+            flush_at: None,
+            events: 0,
+            bytes: 0,
+            max_events,
+            max_bytes,
+            progress,
+        }
+    }
+
+    /// The error and the terminal `system` event for an execution that ended with `code`.
+    fn system(&mut self, code: &str, message: String) -> (ExecError, Event) {
+        let event = self.event(EventType::System, system_payload(&message));
+        let error = ExecError {
+            code: code.into(),
+            message,
+            name: None,
+            stack: None,
+        };
+        (error, event)
+    }
+
+    /// The outcome of an execution that ended `error` with `code` before it could run.
+    fn never_ran(&mut self, code: &str, message: String) -> ExecutionOutcome {
+        let (error, terminal_event) = self.system(code, message);
+        ExecutionOutcome {
+            status: ExecutionStatus::Error,
+            result: None,
+            error: Some(error),
+            wall_ms: 0,
+            cpu_ms: 0,
+            ended_at: Timestamp::now(),
+            pending_events: Vec::new(),
+            terminal_event,
+        }
+    }
+
     fn event(&mut self, event_type: EventType, payload: String) -> Event {
         let now = Timestamp::now();
         let ts = if now < self.last_ts {
@@ -221,18 +281,13 @@ impl Service {
                 serde_json::json!({ "path": input.path.clone().unwrap_or_default() }).to_string()
             }
         };
-        let mut rec = Recorder {
+        let mut rec = Recorder::new(
             execution_id,
-            next_seq: 1,
-            last_ts: started_at,
-            pending: Vec::new(),
-            flush_at: None,
-            events: 0,
-            bytes: 0,
-            max_events: u64::from(limits.max_events),
-            max_bytes: u64::from(limits.max_output_kb) * 1024,
+            started_at,
+            u64::from(limits.max_events),
+            u64::from(limits.max_output_kb) * 1024,
             progress,
-        };
+        );
         let echo_len = echo.len();
         let echo_event = rec.event(EventType::InputEcho, echo);
         rec.count(echo_len);
@@ -264,22 +319,7 @@ impl Service {
                 "output limit exceeded (max_output_kb={})",
                 limits.max_output_kb
             );
-            let terminal = rec.event(EventType::System, system_payload(&message));
-            let outcome = ExecutionOutcome {
-                status: ExecutionStatus::Error,
-                result: None,
-                error: Some(ExecError {
-                    code: "OUTPUT_LIMIT_EXCEEDED".into(),
-                    message,
-                    name: None,
-                    stack: None,
-                }),
-                wall_ms: 0,
-                cpu_ms: 0,
-                ended_at: Timestamp::now(),
-                pending_events: Vec::new(),
-                terminal_event: terminal,
-            };
+            let outcome = rec.never_ran("OUTPUT_LIMIT_EXCEEDED", message);
             return self
                 .finish(rec, outcome, input.kind, Some("max_output_kb"), None, false)
                 .await;
@@ -313,22 +353,7 @@ impl Service {
                 tracing::warn!(error = %err, "failed to dispatch an execution");
                 let reason = worker.exited().await;
                 let message = format!("worker crashed: {}", reason.last_error());
-                let terminal = rec.event(EventType::System, system_payload(&message));
-                let outcome = ExecutionOutcome {
-                    status: ExecutionStatus::Error,
-                    result: None,
-                    error: Some(ExecError {
-                        code: "WORKER_CRASHED".into(),
-                        message,
-                        name: None,
-                        stack: None,
-                    }),
-                    wall_ms: 0,
-                    cpu_ms: 0,
-                    ended_at: Timestamp::now(),
-                    pending_events: Vec::new(),
-                    terminal_event: terminal,
-                };
+                let outcome = rec.never_ran("WORKER_CRASHED", message);
                 return self
                     .finish(rec, outcome, input.kind, None, Some(reason), false)
                     .await;
@@ -391,137 +416,76 @@ impl Service {
             }
         };
         let wall_ms = drive.wall_ms();
-        let (status, result, error, terminal_event, limit, worker_exit) = match ended {
-            Ended::Done(ExecOutcome::Ok) if violated.is_none() => match terminal {
-                Some(value) => (
-                    ExecutionStatus::Ok,
-                    Some(value.payload.clone()),
-                    None,
-                    value,
-                    None,
-                    None,
+        // Exactly one terminal event (spec §7.1 step 6): the worker's value or exception, or a
+        // system event naming why it ended otherwise.
+        let stopped = |cause: StopCause| {
+            let (status, code, message) = stop_fields(cause, &settings);
+            Terminal::System {
+                status,
+                code,
+                message,
+                limit: limit_name(cause),
+            }
+        };
+        let crashed = |message: String| Terminal::System {
+            status: ExecutionStatus::Error,
+            code: "WORKER_CRASHED",
+            message,
+            limit: None,
+        };
+        let (terminal, worker_exit) = match ended {
+            Ended::Done(ExecOutcome::Ok) if violated.is_none() => (
+                terminal.map_or_else(
+                    || crashed("worker ended without a value".into()),
+                    Terminal::Value,
                 ),
-                None => {
-                    let message = "worker ended without a value".to_string();
-                    let event = rec.event(EventType::System, system_payload(&message));
-                    (
-                        ExecutionStatus::Error,
-                        None,
-                        Some(ExecError {
-                            code: "WORKER_CRASHED".into(),
-                            message,
-                            name: None,
-                            stack: None,
-                        }),
-                        event,
-                        None,
-                        None,
-                    )
-                }
-            },
-            Ended::Done(ExecOutcome::Exception) if violated.is_none() => match terminal {
-                Some(exception) => {
-                    let error = exception_error(&exception.payload);
-                    (
-                        ExecutionStatus::Error,
-                        None,
-                        Some(error),
-                        exception,
-                        None,
-                        None,
-                    )
-                }
-                None => {
-                    let message = "worker ended without an exception".to_string();
-                    let event = rec.event(EventType::System, system_payload(&message));
-                    (
-                        ExecutionStatus::Error,
-                        None,
-                        Some(ExecError {
-                            code: "WORKER_CRASHED".into(),
-                            message,
-                            name: None,
-                            stack: None,
-                        }),
-                        event,
-                        None,
-                        None,
-                    )
-                }
-            },
-            Ended::Done(ExecOutcome::Stopped { cause }) => {
-                let (status, code, message) = stop_fields(cause, &settings);
-                let event = rec.event(EventType::System, system_payload(&message));
-                (
-                    status,
-                    None,
-                    Some(ExecError {
-                        code: code.into(),
-                        message,
-                        name: None,
-                        stack: None,
-                    }),
-                    event,
-                    limit_name(cause),
-                    None,
-                )
-            }
-            Ended::Done(_) => {
-                // The worker finished on its own, but the daemon saw it break the output budget.
-                let cause = StopCause::Output(violated.unwrap_or(OutputLimit::MaxEvents));
-                let (status, code, message) = stop_fields(cause, &settings);
-                let event = rec.event(EventType::System, system_payload(&message));
-                (
-                    status,
-                    None,
-                    Some(ExecError {
-                        code: code.into(),
-                        message,
-                        name: None,
-                        stack: None,
-                    }),
-                    event,
-                    limit_name(cause),
-                    None,
-                )
-            }
+                None,
+            ),
+            Ended::Done(ExecOutcome::Exception) if violated.is_none() => (
+                terminal.map_or_else(
+                    || crashed("worker ended without an exception".into()),
+                    Terminal::Exception,
+                ),
+                None,
+            ),
+            Ended::Done(ExecOutcome::Stopped { cause }) => (stopped(cause), None),
+            // The worker finished on its own, but the daemon saw it break the output budget.
+            Ended::Done(_) => (
+                stopped(StopCause::Output(
+                    violated.unwrap_or(OutputLimit::MaxEvents),
+                )),
+                None,
+            ),
+            // A stop taken first keeps its cause even if the worker then died (spec §7.8).
             Ended::Exited(reason) => match drive.taken {
-                // A stop was taken first: the execution keeps that cause (spec §7.8).
-                Some(cause) => {
-                    let (status, code, message) = stop_fields(cause, &settings);
-                    let event = rec.event(EventType::System, system_payload(&message));
-                    (
-                        status,
-                        None,
-                        Some(ExecError {
-                            code: code.into(),
-                            message,
-                            name: None,
-                            stack: None,
-                        }),
-                        event,
-                        limit_name(cause),
-                        Some(reason),
-                    )
-                }
-                None => {
-                    let message = format!("worker crashed: {}", reason.last_error());
-                    let event = rec.event(EventType::System, system_payload(&message));
-                    (
-                        ExecutionStatus::Error,
-                        None,
-                        Some(ExecError {
-                            code: "WORKER_CRASHED".into(),
-                            message,
-                            name: None,
-                            stack: None,
-                        }),
-                        event,
-                        None,
-                        Some(reason),
-                    )
-                }
+                Some(cause) => (stopped(cause), Some(reason)),
+                None => (
+                    crashed(format!("worker crashed: {}", reason.last_error())),
+                    Some(reason),
+                ),
             },
+        };
+        let (status, result, error, terminal_event, limit) = match terminal {
+            Terminal::Value(value) => (
+                ExecutionStatus::Ok,
+                Some(value.payload.clone()),
+                None,
+                value,
+                None,
+            ),
+            Terminal::Exception(exception) => {
+                let error = exception_error(&exception.payload);
+                (ExecutionStatus::Error, None, Some(error), exception, None)
+            }
+            Terminal::System {
+                status,
+                code,
+                message,
+                limit,
+            } => {
+                let (error, event) = rec.system(code, message);
+                (status, None, Some(error), event, limit)
+            }
         };
         let unresponsive = drive.killed;
         if unresponsive && worker_exit.is_none() {
@@ -555,18 +519,7 @@ impl Service {
         let started_at = Timestamp::now();
         let path = crate::api::paths::clean_relative_path(raw_path)
             .unwrap_or_else(|_| raw_path.to_string());
-        let mut rec = Recorder {
-            execution_id,
-            next_seq: 1,
-            last_ts: started_at,
-            pending: Vec::new(),
-            flush_at: None,
-            events: 0,
-            bytes: 0,
-            max_events: u64::MAX,
-            max_bytes: u64::MAX,
-            progress,
-        };
+        let mut rec = Recorder::new(execution_id, started_at, u64::MAX, u64::MAX, progress);
         let echo = rec.event(
             EventType::InputEcho,
             serde_json::json!({ "path": path }).to_string(),
@@ -593,22 +546,7 @@ impl Service {
             SourceError::Path(_) => "INVALID_PATH",
         };
         let message = format!("startup file {path}: {}", err.token());
-        let terminal = rec.event(EventType::System, system_payload(&message));
-        let outcome = ExecutionOutcome {
-            status: ExecutionStatus::Error,
-            result: None,
-            error: Some(ExecError {
-                code: code.into(),
-                message,
-                name: None,
-                stack: None,
-            }),
-            wall_ms: 0,
-            cpu_ms: 0,
-            ended_at: Timestamp::now(),
-            pending_events: Vec::new(),
-            terminal_event: terminal,
-        };
+        let outcome = rec.never_ran(code, message);
         self.finish(rec, outcome, ExecutionKind::Startup, None, None, false)
             .await
     }
