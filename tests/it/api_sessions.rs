@@ -1106,3 +1106,57 @@ fn a_worker_killed_during_startup_fails_the_start() {
         );
     });
 }
+
+/// `500 WORKER_START_FAILED`: a worker program that passes the daemon's probe but fails every
+/// later start (a wrapper that runs the real worker once, then exits 3).
+#[test]
+fn a_worker_that_cannot_start_fails_the_session_with_worker_start_failed() {
+    let scratch = tempfile::tempdir().unwrap();
+    let marker = scratch.path().join("probed");
+    let wrapper = scratch.path().join("flaky-worker");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nif [ -e '{m}' ]; then exit 3; fi\n: > '{m}'\nexec '{w}' \"$@\"\n",
+            m = marker.display(),
+            w = tests::bin_path("worker-dup").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let d = TestDaemon::start_with(&[
+        "--worker-bin",
+        wrapper.to_str().unwrap(),
+        "--pool-size",
+        "0",
+    ]);
+    let t = d.template("flaky");
+    let wt = d.worktree("flaky");
+    let r = d.session_resp(&t, &wt);
+    let details = r.err(500, "WORKER_START_FAILED").clone();
+    let sid = details["session_id"].as_str().unwrap().to_string();
+    assert_eq!(
+        details.as_object().unwrap().len(),
+        1,
+        "only session_id: {details}"
+    );
+    assert_eq!(
+        r.body["error"]["message"].as_str().map(str::is_empty),
+        Some(false)
+    );
+    let s = d.get(&format!("/sessions/{sid}")).ok(200).clone();
+    assert_eq!(s["status"], "crashed", "{s}");
+    assert!(
+        s["last_error"]
+            .as_str()
+            .unwrap()
+            .starts_with("worker failed to start: "),
+        "{s}"
+    );
+    assert_eq!(s["pid"], Value::Null);
+    d.get("/health").ok(200);
+}

@@ -106,13 +106,16 @@ impl TestDaemon {
             .arg(db_path(dir))
             .arg("--library-dir")
             .arg(library_dir(dir))
-            .arg("--worker-bin")
-            .arg(crate::bin_path("worker-dup"))
             .args(extra)
             .env("VM_SYSTEM_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
+        if !extra.iter().any(|a| a == "--worker-bin") {
+            command
+                .arg("--worker-bin")
+                .arg(crate::bin_path("worker-dup"));
+        }
         let mut child = command.spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
