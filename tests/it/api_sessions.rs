@@ -1160,3 +1160,64 @@ fn a_worker_that_cannot_start_fails_the_session_with_worker_start_failed() {
     assert_eq!(s["pid"], Value::Null);
     d.get("/health").ok(200);
 }
+
+/// Every catalog library loads from a stand-in bundle in the library directory, in template
+/// order, as a classic script without `module`, `exports` or `define`, and defines its global.
+#[test]
+fn every_catalog_library_loads_from_its_file_and_defines_its_global() {
+    let d = TestDaemon::start();
+    let dir = library_dir(d.dir.path());
+    std::fs::create_dir_all(&dir).unwrap();
+    let bundles = [
+        (
+            "dayjs-1.11.10.js",
+            "dayjs",
+            "globalThis.dayjs = function (s) { return { year: () => Number(String(s).slice(0, 4)) }; };",
+        ),
+        (
+            "lodash-4.17.21.js",
+            "lodash",
+            "globalThis._ = { chunk: (a, n) => [a.slice(0, n), a.slice(n)] };",
+        ),
+        (
+            "moment-2.29.4.js",
+            "moment",
+            "globalThis.moment = { utc: (ms) => ({ year: () => new Date(ms).getUTCFullYear() }) };",
+        ),
+        (
+            "ramda-0.29.0.js",
+            "ramda",
+            "globalThis.R = { sum: (xs) => xs.reduce((a, b) => a + b, 0) };",
+        ),
+    ];
+    let t = d.template("all-libs");
+    for (file, id, body) in bundles {
+        // Each bundle also records the load order and that no module system is visible.
+        let source = format!(
+            "console.log('loading {id}'); (globalThis.loaded = globalThis.loaded || []).push(['{id}', typeof module, typeof exports, typeof define]); {body}"
+        );
+        std::fs::write(dir.join(file), source).unwrap();
+        d.post(&format!("/templates/{t}/libraries"), json!({ "name": id }))
+            .ok(201);
+    }
+    let wt = d.worktree("all-libs");
+    let s = ready(&d, &t, &wt);
+    let sid = s["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        eval(
+            &d,
+            &sid,
+            "[_.chunk([1, 2, 3], 2), dayjs('2020-01-01').year(), moment.utc(0).year(), R.sum([1, 2])]"
+        ),
+        json!([[[1, 2], [3]], 2020, 1970, 3])
+    );
+    assert_eq!(
+        eval(&d, &sid, "loaded"),
+        json!([
+            ["dayjs", "undefined", "undefined", "undefined"],
+            ["lodash", "undefined", "undefined", "undefined"],
+            ["moment", "undefined", "undefined", "undefined"],
+            ["ramda", "undefined", "undefined", "undefined"]
+        ])
+    );
+}
