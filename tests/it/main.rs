@@ -14,6 +14,7 @@ mod api_sessions;
 mod api_templates;
 mod cli;
 mod faults;
+mod limits;
 mod modules;
 mod tidy;
 mod worker;
