@@ -13,7 +13,8 @@ use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::{Bounds, Grants, ModError};
-use crate::control::Control;
+use crate::control::{Cause, Control};
+use protocol::StopCause;
 
 /// One `run(cmd, args, options)` call, validated by the JavaScript wrapper.
 #[derive(Debug)]
@@ -57,6 +58,9 @@ pub(super) fn run(
         Some(ms) => remaining.min(Duration::from_millis(ms)),
         None => remaining,
     };
+    // When the execution's own wall time is what runs out, that is the execution's stop cause,
+    // not a catchable ETIMEDOUT racing the watchdog.
+    let wall_bound = limit == remaining;
 
     #[expect(
         clippy::disallowed_methods,
@@ -99,6 +103,9 @@ pub(super) fn run(
         Ok(Watched::TimedOut) => {
             let _ = child.kill();
             let _ = child.wait();
+            if wall_bound {
+                control.stop_current(Cause::Stop(StopCause::WallTime));
+            }
             return Err(ModError::coded(
                 "ETIMEDOUT",
                 format!(
