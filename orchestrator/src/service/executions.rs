@@ -56,6 +56,10 @@ pub(crate) fn system_payload(message: &str) -> String {
     serde_json::json!({ "level": "error", "message": message }).to_string()
 }
 
+/// The message of an execution stopped by `POST /executions/{id}/cancel` (no suffix: the other
+/// cancel causes add one); `cancel` tells its own cause from close/restart/shutdown by it.
+const CANCELLED_BY_REQUEST: &str = "execution cancelled";
+
 fn stop_fields(
     cause: StopCause,
     settings: &SessionSettings,
@@ -65,7 +69,7 @@ fn stop_fields(
         StopCause::Cancelled => (
             ExecutionStatus::Cancelled,
             "CANCELLED",
-            "execution cancelled".into(),
+            CANCELLED_BY_REQUEST.into(),
         ),
         StopCause::SessionClosed => (
             ExecutionStatus::Cancelled,
@@ -761,7 +765,7 @@ impl Service {
                 .execution
                 .error
                 .as_ref()
-                .is_some_and(|e| e.message == "execution cancelled");
+                .is_some_and(|e| e.message == CANCELLED_BY_REQUEST);
         if by_cancel {
             Ok(detail)
         } else {
