@@ -679,6 +679,38 @@ fn run_file_path_checks_create_no_execution() {
 }
 
 #[test]
+fn the_execution_a_busy_answer_names_can_be_read_at_once() {
+    // A short execution's row is committed with its end; a SESSION_BUSY answer must still name an
+    // execution that GET can read the moment the answer arrives (spec §10.7).
+    let d = TestDaemon::start();
+    let t = d.template("busy-read");
+    d.settings(&t, json!({"limits": {"wall_ms": 1500}}));
+    let s = d.session(&t);
+    std::thread::scope(|scope| {
+        // The probe below may take the slot first; the long execution then retries.
+        let long = scope.spawn(|| {
+            d.wait_for("the long execution to run", || {
+                let r = d.repl(&s, "while (true) {}");
+                (r.status != 409).then_some(r)
+            })
+        });
+        let running = d.wait_for("a SESSION_BUSY answer", || {
+            let r = d.repl(&s, "1");
+            (r.status == 409).then(|| {
+                expect_err(&r, 409, "SESSION_BUSY", "busy")["execution_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+        });
+        let e = d.get(&format!("/executions/{running}"));
+        assert_eq!(e.ok(200)["status"], "running", "{}", e.text);
+        let r = long.join().unwrap();
+        assert_eq!(r.ok(201)["id"], json!(running));
+    });
+}
+
+#[test]
 fn one_execution_at_a_time_per_session() {
     let d = TestDaemon::start();
     let t = d.template("busy");

@@ -155,6 +155,10 @@ struct Recorder {
     next_seq: u64,
     last_ts: Timestamp,
     pending: Vec<Event>,
+    /// The `running` row and its `input_echo` until they are committed. They are committed with
+    /// the first batch of events (within `COMMIT_WITHIN`) or, for an execution that ends sooner,
+    /// in the same transaction as its end: one store round trip for a short execution.
+    unbegun: Option<(Execution, Event)>,
     flush_at: Option<Instant>,
     events: u64,
     bytes: u64,
@@ -188,6 +192,7 @@ impl Recorder {
             next_seq: 1,
             last_ts: started_at,
             pending: Vec::new(),
+            unbegun: None,
             flush_at: None,
             events: 0,
             bytes: 0,
@@ -310,12 +315,9 @@ impl Service {
             started_at,
             ended_at: None,
         };
-        self.store.begin_execution(row, echo_event).await?;
+        rec.unbegun = Some((row, echo_event));
+        rec.flush_at = Some(Instant::now() + COMMIT_WITHIN);
         self.metrics.execution_started();
-        let _ = rec.progress.send(Progress {
-            committed: 1,
-            ended: false,
-        });
 
         // An input_echo alone over max_output_kb is never dispatched (spec §5).
         if rec.bytes > rec.max_bytes {
@@ -407,7 +409,9 @@ impl Service {
                 }
                 Step::Stats(sample) => {
                     cpu_ms = sample;
-                    let _ = self.store.update_execution_cpu(execution_id, sample).await;
+                    if rec.unbegun.is_none() {
+                        let _ = self.store.update_execution_cpu(execution_id, sample).await;
+                    }
                 }
                 Step::Done {
                     outcome,
@@ -543,7 +547,7 @@ impl Service {
             started_at,
             ended_at: None,
         };
-        self.store.begin_execution(row, echo).await?;
+        rec.unbegun = Some((row, echo));
         self.metrics.execution_started();
         let code = match err {
             SourceError::NotFound => "FILE_NOT_FOUND",
@@ -557,12 +561,15 @@ impl Service {
 
     async fn flush(&self, rec: &mut Recorder) -> Result<(), ApiError> {
         rec.flush_at = None;
-        if rec.pending.is_empty() {
+        if rec.pending.is_empty() && rec.unbegun.is_none() {
             return Ok(());
         }
         let batch = std::mem::take(&mut rec.pending);
-        let last = batch.last().map_or(0, |e| e.seq);
-        self.store.append_events(batch).await?;
+        let last = batch.last().map_or(1, |e| e.seq);
+        match rec.unbegun.take() {
+            Some((row, echo)) => self.store.begin_execution_with(row, echo, batch).await?,
+            None => self.store.append_events(batch).await?,
+        }
         let _ = rec.progress.send(Progress {
             committed: last,
             ended: false,
@@ -582,14 +589,16 @@ impl Service {
         let status = outcome.status;
         let wall_ms = outcome.wall_ms;
         let last = outcome.terminal_event.seq;
-        let result = self.store.finish_execution(rec.execution_id, outcome).await;
+        let result = self
+            .store
+            .end_execution(rec.unbegun, rec.execution_id, outcome)
+            .await;
         let _ = rec.progress.send(Progress {
             committed: last,
             ended: true,
         });
-        result?;
+        let detail = result?;
         self.metrics.execution_finished(status, kind, wall_ms);
-        let detail = self.store.get_execution(rec.execution_id).await?;
         Ok(Recorded {
             detail,
             output_limit,
@@ -642,7 +651,13 @@ impl Service {
         input: ExecInput,
     ) -> Result<Recorded, ApiError> {
         let live = self.live_or_not_ready(session_id).await?;
-        let (execution_id, worker, settings, stops, progress) = self.reserve(&live)?;
+        let (execution_id, worker, settings, stops, progress) = match self.reserve(&live) {
+            Ok(reservation) => reservation,
+            Err(err) => {
+                self.until_reported_is_committed(&err).await;
+                return Err(err);
+            }
+        };
         let svc = self.clone();
         let result = self
             .spawn(async move {
@@ -686,11 +701,36 @@ impl Service {
         result
     }
 
+    /// A `SESSION_BUSY` answer names the running execution, whose row may not be committed yet
+    /// (see `Recorder::unbegun`): wait until it is, so the id it reports can be read (spec §10.7).
+    async fn until_reported_is_committed(&self, err: &ApiError) {
+        let ApiError::SessionBusy { execution_id, .. } = err else {
+            return;
+        };
+        let Some(control) = self
+            .registry
+            .execution(ExecutionId::from_uuid(*execution_id))
+        else {
+            return;
+        };
+        let mut progress = control.progress.clone();
+        // The row is committed within COMMIT_WITHIN; the bound only guards against a stuck store.
+        let _ = tokio::time::timeout(
+            COMMIT_WITHIN * 20,
+            progress.wait_for(|p| p.committed >= 1 || p.ended),
+        )
+        .await;
+    }
+
     /// The live session for an execution request, or the 404/409 the spec wants.
     pub(crate) async fn live_or_not_ready(
         &self,
         session_id: SessionId,
     ) -> Result<std::sync::Arc<Live>, ApiError> {
+        // A live session has a row: only the other answers need the store.
+        if let Some(live) = self.registry.get(session_id) {
+            return Ok(live);
+        }
         let row = self.store.get_session(session_id).await?;
         match self.registry.get(session_id) {
             Some(live) => Ok(live),

@@ -20,24 +20,62 @@ impl Store {
         execution: Execution,
         input_echo: Event,
     ) -> Result<(), StoreError> {
-        self.write(move |tx| begin(tx, &execution, input_echo))
+        self.begin_execution_with(execution, input_echo, Vec::new())
             .await
+    }
+
+    /// `begin_execution`, then appends `events` (which follow the `input_echo`), in one
+    /// transaction.
+    pub(crate) async fn begin_execution_with(
+        &self,
+        execution: Execution,
+        input_echo: Event,
+        events: Vec<Event>,
+    ) -> Result<(), StoreError> {
+        self.write(move |tx| {
+            begin(tx, &execution, input_echo)?;
+            if events.is_empty() {
+                Ok(())
+            } else {
+                events::append(tx, &events)
+            }
+        })
+        .await
+    }
+
+    /// Ends an execution in one transaction, beginning it first when `begin` holds its row and
+    /// `input_echo` (an execution that ended before its row was committed), and returns it with
+    /// every one of its events. See [`Store::finish_execution`] for what is written.
+    pub(crate) async fn end_execution(
+        &self,
+        begin_with: Option<(Execution, Event)>,
+        id: ExecutionId,
+        outcome: ExecutionOutcome,
+    ) -> Result<ExecutionDetail, StoreError> {
+        self.write(move |tx| {
+            if let Some((execution, input_echo)) = begin_with {
+                begin(tx, &execution, input_echo)?;
+            }
+            finish(tx, id, outcome)?;
+            Ok(ExecutionDetail {
+                execution: load(tx, id)?,
+                events: events::all(tx, id)?,
+            })
+        })
+        .await
     }
 
     /// Ends a running execution in one transaction: stores `pending_events` and then the
     /// terminal event, and writes status, result, error, `wall_ms`, `cpu_ms` and
     /// `ended_at`. `event_count` and `output_bytes` count every stored event. Returns the
     /// final row. An execution that already ended fails with `ExecutionFinished`.
+    #[cfg(test)]
     pub(crate) async fn finish_execution(
         &self,
         id: ExecutionId,
         outcome: ExecutionOutcome,
     ) -> Result<Execution, StoreError> {
-        self.write(move |tx| {
-            finish(tx, id, outcome)?;
-            load(tx, id)
-        })
-        .await
+        Ok(self.end_execution(None, id, outcome).await?.execution)
     }
 
     /// Records the latest CPU sample of a running execution; returns false, changing
