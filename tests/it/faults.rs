@@ -1,5 +1,9 @@
 //! Faults (spec §6, §7.4, §10.3, §10.6): workers killed while idle or busy, a daemon killed and
-//! restarted on the same database, and a graceful shutdown while an execution runs.
+//! restarted on the same database, and a graceful shutdown while an execution runs. Protocol
+//! faults (garbage and oversized frames) and a kill -9 with eight busy sessions are submodules.
+
+mod bad_frames;
+mod daemon_kill;
 
 use std::time::{Duration, Instant};
 

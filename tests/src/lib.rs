@@ -1,6 +1,6 @@
-//! Fixtures for the black-box tests: a worker driven over the real protocol, and (later) the daemon
-//! and CLI. Tests link the product crates only for the shim binaries; at runtime they talk frames,
-//! HTTP and command lines.
+//! Fixtures for the black-box tests: a worker driven over the real protocol, the daemon and CLI,
+//! and the bad worker (a protocol-breaking proxy used as `--worker-bin`). Tests link the product
+//! crates only for the shim binaries; at runtime they talk frames, HTTP and command lines.
 #![allow(
     clippy::disallowed_methods,
     reason = "test fixtures start the real binaries"
@@ -12,6 +12,7 @@
     reason = "test fixtures fail the test on any unexpected condition"
 )]
 
+pub mod bad_worker;
 pub mod daemon;
 pub mod worker;
 
