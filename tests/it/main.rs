@@ -12,6 +12,7 @@ mod api_executions;
 mod api_ops;
 mod api_sessions;
 mod api_templates;
+mod bad_input;
 mod cli;
 mod faults;
 mod limits;

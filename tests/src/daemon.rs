@@ -377,6 +377,51 @@ impl TestDaemon {
         })
     }
 
+    /// Any request with a byte body and its own client timeout (a bound on the whole exchange,
+    /// so a hang fails instead of blocking). Transport failures, the timeout included, are
+    /// returned instead of panicking.
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        headers: &[(&str, &str)],
+        timeout: Duration,
+    ) -> Result<Resp, String> {
+        let mut builder = ureq::http::Request::builder()
+            .method(method)
+            .uri(self.url(path));
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        let request = builder.body(body.to_vec()).map_err(|e| e.to_string())?;
+        let request = self
+            .agent
+            .configure_request(request)
+            .timeout_global(Some(timeout))
+            .build();
+        let mut response = self.agent.run(request).map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(256 * 1024 * 1024)
+            .read_to_string()
+            .map_err(|e| e.to_string())?;
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Ok(Resp {
+            status,
+            headers,
+            text,
+            body,
+        })
+    }
+
     /// `PATCH /templates/{t}/settings`, asserting 200.
     pub fn settings(&self, template: &str, patch: Value) -> Value {
         self.patch(&format!("/templates/{template}/settings"), patch)
