@@ -117,6 +117,9 @@ pub(crate) enum StoreError {
     InvalidInput { reason: &'static str },
     #[error("failed to access the database")]
     Sqlite(#[source] DbError),
+    /// The shared transaction of a group of writes failed to commit (the cause is logged once).
+    #[error("failed to commit to the database: {0}")]
+    Commit(String),
 }
 
 /// An opaque SQLite failure: the cause of [`StoreError`] variants, never matched on.

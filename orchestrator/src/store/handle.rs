@@ -2,7 +2,10 @@
 //!
 //! This is the tokio-rusqlite design. Every async method boxes a closure, sends it over a
 //! channel to the store thread and awaits a oneshot reply, so SQLite never blocks the
-//! runtime and the connection is never shared. Each operation runs in one transaction.
+//! runtime and the connection is never shared. Each operation runs in one transaction, or,
+//! for writes that queued up together, in its own savepoint of one shared transaction (group
+//! commit): every reply is sent only after the shared commit, so a write is still durable
+//! before its caller hears of it, and a failed write changes nothing.
 
 use std::fs::File;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -13,6 +16,7 @@ use std::time::Duration;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
 
+use super::checkpoint::Checkpointer;
 use super::error::StoreError;
 use super::{lock, migrations};
 
@@ -20,10 +24,21 @@ use super::{lock, migrations};
 /// `sqlite3` shell, say) before it fails.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How many queued writes at most share one transaction.
+const GROUP_MAX: usize = 64;
+
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// Answers a write's caller once the fate of its transaction is known: `None` when it
+/// committed, else the commit's failure.
+type Reply = Box<dyn FnOnce(Option<&str>) + Send>;
+
+/// A write: runs inside an open transaction, says whether it succeeded, and leaves its reply.
+type WriteJob = Box<dyn FnOnce(&Transaction<'_>) -> (bool, Reply) + Send>;
 
 enum Message {
     Run(Job),
+    Write(WriteJob),
     Close(oneshot::Sender<Result<(), StoreError>>),
 }
 
@@ -53,7 +68,8 @@ impl Store {
                 Ok((conn, lock)) => {
                     // A dropped receiver means `open` was abandoned: shut down at once.
                     if ready_tx.send(Ok(())).is_ok() {
-                        serve(conn, lock, &rx);
+                        let checkpointer = start_checkpointer(&conn, &path);
+                        serve(conn, lock, &rx, checkpointer);
                     }
                 }
                 Err(err) => {
@@ -91,19 +107,30 @@ impl Store {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Runs `f` in an IMMEDIATE transaction that commits if `f` succeeds.
+    /// Runs `f` in an IMMEDIATE transaction (possibly shared with other queued writes, each
+    /// in its own savepoint) and answers once it committed. A failing `f` changes nothing.
     pub(super) async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
     {
-        self.call(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let out = f(&tx)?;
-            tx.commit()?;
-            Ok(out)
-        })
-        .await
+        let (reply, rx) = oneshot::channel();
+        let job: WriteJob = Box::new(move |tx| {
+            let out = f(tx);
+            let ok = out.is_ok();
+            let answer: Reply = Box::new(move |commit_failed| {
+                let result = match (out, commit_failed) {
+                    (Ok(_), Some(reason)) => Err(StoreError::Commit(reason.to_owned())),
+                    (out, _) => out,
+                };
+                let _ignored = reply.send(result);
+            });
+            (ok, answer)
+        });
+        self.tx
+            .send(Message::Write(job))
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
     }
 
     /// Runs `f` in a read transaction, so that multi-statement reads see one snapshot.
@@ -170,20 +197,73 @@ fn open_connection(path: &Path) -> Result<(Connection, File), StoreError> {
 }
 
 /// The store thread's loop: runs jobs in arrival order until closed or every handle is gone.
-fn serve(mut conn: Connection, lock: File, rx: &mpsc::Receiver<Message>) {
+/// Moves WAL checkpoints to their own thread; if that cannot start, SQLite keeps checkpointing
+/// automatically on the store thread.
+fn start_checkpointer(conn: &Connection, path: &Path) -> Option<Checkpointer> {
+    let checkpointer = match Checkpointer::start(path, BUSY_TIMEOUT) {
+        Ok(checkpointer) => checkpointer,
+        Err(err) => {
+            tracing::warn!(error = %err, "failed to start the wal checkpoint thread");
+            return None;
+        }
+    };
+    match conn.pragma_update(None, "wal_autocheckpoint", 0) {
+        Ok(()) => Some(checkpointer),
+        Err(err) => {
+            tracing::warn!(error = %err, "failed to turn automatic checkpoints off");
+            None
+        }
+    }
+}
+
+fn serve(
+    mut conn: Connection,
+    lock: File,
+    rx: &mpsc::Receiver<Message>,
+    mut checkpointer: Option<Checkpointer>,
+) {
+    let mut next: Option<Message> = None;
     let reply = loop {
-        match rx.recv() {
-            Ok(Message::Run(job)) => {
+        let message = match next.take() {
+            Some(message) => message,
+            None => match rx.recv() {
+                Ok(message) => message,
+                Err(mpsc::RecvError) => break None,
+            },
+        };
+        match message {
+            Message::Run(job) => {
                 // A panicking job drops its reply sender (the caller sees `Closed`) and its
                 // open transaction (rolled back); the thread carries on.
                 if catch_unwind(AssertUnwindSafe(|| job(&mut conn))).is_err() {
                     tracing::error!("store operation panicked");
                 }
             }
-            Ok(Message::Close(reply)) => break Some(reply),
-            Err(mpsc::RecvError) => break None,
+            Message::Write(job) => {
+                // Writes queued behind this one share its transaction; anything else waits.
+                let mut group = vec![job];
+                while group.len() < GROUP_MAX {
+                    match rx.try_recv() {
+                        Ok(Message::Write(job)) => group.push(job),
+                        Ok(other) => {
+                            next = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                write_group(&mut conn, group);
+                if let Some(checkpointer) = &checkpointer {
+                    checkpointer.nudge();
+                }
+            }
+            Message::Close(reply) => break Some(reply),
         }
     };
+    // Its last checkpoint comes first; closing the last connection then removes the WAL.
+    if let Some(checkpointer) = &mut checkpointer {
+        checkpointer.stop();
+    }
     // SQLite recommends this before closing a long-lived connection; failure is harmless.
     if let Err(err) = conn.execute_batch("PRAGMA optimize") {
         tracing::debug!(error = %err, "failed to optimize the database before closing");
@@ -196,6 +276,76 @@ fn serve(mut conn: Connection, lock: File, rx: &mpsc::Receiver<Message>) {
     drop(lock);
     if let Some(reply) = reply {
         let _ignored = reply.send(result);
+    }
+}
+
+/// Runs `group` in one IMMEDIATE transaction, each job (when there are several) in its own
+/// savepoint so that a failing or panicking job is rolled back alone, commits, and only then
+/// answers every job.
+fn write_group(conn: &mut Connection, group: Vec<WriteJob>) {
+    let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(err) => {
+            let reason = err.to_string();
+            tracing::error!(error = %reason, "failed to begin a write transaction");
+            for job in group {
+                // Nothing ran: fail each caller without running its job.
+                drop(job);
+            }
+            return;
+        }
+    };
+    let shared = group.len() > 1;
+    let mut replies = Vec::with_capacity(group.len());
+    for job in group {
+        if shared && let Err(err) = tx.execute_batch("SAVEPOINT job") {
+            tracing::error!(error = %err, "failed to open a savepoint");
+            continue;
+        }
+        let ran = catch_unwind(AssertUnwindSafe(|| job(&tx)));
+        let ok = match ran {
+            Ok((ok, reply)) => {
+                replies.push(reply);
+                ok
+            }
+            Err(_) => {
+                tracing::error!("store operation panicked");
+                false
+            }
+        };
+        if shared {
+            let end = if ok {
+                "RELEASE job"
+            } else {
+                "ROLLBACK TO job; RELEASE job"
+            };
+            if let Err(err) = tx.execute_batch(end) {
+                tracing::error!(error = %err, "failed to close a savepoint");
+            }
+        } else if !ok {
+            // The only job failed: nothing of it may stay.
+            if let Err(err) = tx.rollback() {
+                tracing::error!(error = %err, "failed to roll back a write");
+            }
+            for reply in replies {
+                reply(None);
+            }
+            return;
+        }
+    }
+    match tx.commit() {
+        Ok(()) => {
+            for reply in replies {
+                reply(None);
+            }
+        }
+        Err(err) => {
+            let reason = err.to_string();
+            tracing::error!(error = %reason, "failed to commit a write transaction");
+            for reply in replies {
+                reply(Some(&reason));
+            }
+        }
     }
 }
 
@@ -331,6 +481,68 @@ mod tests {
             .map(|t| t.name)
             .collect();
         let want: Vec<String> = (0..40).rev().map(|i| format!("t{i}")).collect();
+        assert_eq!(names, want);
+    }
+
+    #[tokio::test]
+    async fn queued_writes_share_a_transaction_and_fail_alone() {
+        use futures::FutureExt as _;
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("vm-system.db")).await.unwrap();
+        store
+            .write(|tx| Ok(tx.execute_batch("CREATE TABLE scratch (name TEXT NOT NULL)")?))
+            .await
+            .unwrap();
+        // Hold the store thread so that the writes below queue up behind it as one group.
+        let (gate, held) = std::sync::mpsc::channel::<()>();
+        let mut blocker = Box::pin(store.call(move |_| {
+            let _ = held.recv();
+            Ok(())
+        }));
+        assert!((&mut blocker).now_or_never().is_none());
+        let mut writes: Vec<_> = (0..12)
+            .map(|i: i64| {
+                Box::pin(store.write(move |tx| {
+                    tx.execute("INSERT INTO scratch (name) VALUES (?1)", [format!("g{i}")])?;
+                    match i % 3 {
+                        0 => Err(StoreError::InvalidInput { reason: "refused" }),
+                        1 if i == 7 => panic!("boom"),
+                        _ => Ok(i),
+                    }
+                }))
+            })
+            .collect();
+        for write in &mut writes {
+            // The first poll sends the job; it cannot finish while the thread is held.
+            assert!(write.as_mut().now_or_never().is_none());
+        }
+        gate.send(()).unwrap();
+        blocker.await.unwrap();
+        for (i, write) in (0..12).zip(writes) {
+            let result = write.await;
+            match i % 3 {
+                0 => assert!(
+                    matches!(result, Err(StoreError::InvalidInput { .. })),
+                    "{result:?}"
+                ),
+                1 if i == 7 => assert!(matches!(result, Err(StoreError::Closed)), "{result:?}"),
+                _ => assert_eq!(result.unwrap(), i),
+            }
+        }
+        let names: Vec<String> = store
+            .read(|tx| {
+                let mut stmt = tx.prepare("SELECT name FROM scratch ORDER BY name")?;
+                let names = stmt.query_map([], |row| row.get(0))?;
+                Ok(names.collect::<Result<Vec<String>, _>>()?)
+            })
+            .await
+            .unwrap();
+        let mut want: Vec<String> = (0..12)
+            .filter(|i| i % 3 != 0 && *i != 7)
+            .map(|i| format!("g{i}"))
+            .collect();
+        want.sort();
         assert_eq!(names, want);
     }
 

@@ -12,6 +12,7 @@
 )]
 
 mod capabilities;
+mod checkpoint;
 mod error;
 mod events;
 mod executions;
