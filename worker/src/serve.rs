@@ -42,7 +42,10 @@ pub(crate) async fn serve(mut engine: Engine, mut pipe: Pipe) {
                         budget,
                     })
                     .await;
-                // A fatal reason goes first, so the daemon knows it when the Done arrives.
+                if let Some(terminal) = report.terminal {
+                    pipe.out.send(terminal);
+                }
+                // A fatal reason goes before the Done, so the daemon knows it when the Done arrives.
                 if let Some(reason) = &report.fatal {
                     tracing::warn!(%reason, "exiting: heap did not recover");
                     pipe.out.send(FromWorker::Fatal {

@@ -331,9 +331,10 @@ impl Service {
             state.settings = Some(settings);
             state.worktree = Some(worktree.clone());
         }
-        let _ = self
-            .store
-            .transition_session(
+        // The row's pid and the worker's configuration do not depend on each other.
+        let config = session_config(detail, &worktree);
+        let (_, configured) = tokio::join!(
+            self.store.transition_session(
                 id,
                 &[SessionStatus::Starting],
                 SessionUpdate {
@@ -342,10 +343,10 @@ impl Service {
                     last_error: None,
                 },
                 Timestamp::now(),
-            )
-            .await;
-        let config = session_config(detail, &worktree);
-        worker.configure(config).await.map_err(|err| {
+            ),
+            worker.configure(config)
+        );
+        configured.map_err(|err| {
             StartFailure::new(
                 format!("worker failed to start: {}", err.reason()),
                 worker_start_failed(id, err),

@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use deno_core::{JsRuntime, PollEventLoopOptions, RuntimeOptions, v8};
 use protocol::{
-    Budget, EventType, ExecId, ExecKind, ExecLimits, ExecOutcome, SessionConfig, StopCause,
+    Budget, EventType, ExecId, ExecKind, ExecLimits, ExecOutcome, FromWorker, SessionConfig,
+    StopCause,
 };
 
 use crate::control::{Cause, Control};
@@ -65,6 +66,8 @@ struct Host {
 pub(crate) struct Report {
     pub(crate) outcome: ExecOutcome,
     pub(crate) measured: Measured,
+    /// The terminal event, to be sent right before the `Done`.
+    pub(crate) terminal: Option<FromWorker>,
     /// Set when the worker cannot go on (the heap did not recover): the reason to report.
     pub(crate) fatal: Option<String>,
 }
@@ -352,6 +355,7 @@ impl Engine {
         Report {
             outcome,
             measured,
+            terminal: self.with_sink(Sink::take_terminal),
             fatal,
         }
     }
@@ -526,7 +530,7 @@ impl Engine {
         payload: String,
         outcome: ExecOutcome,
     ) -> ExecOutcome {
-        if self.with_sink(|sink| sink.emit(event_type, payload)) {
+        if self.with_sink(|sink| sink.emit_terminal(event_type, payload)) {
             return outcome;
         }
         // The terminal event did not fit: the sink took the output-limit cause.

@@ -25,6 +25,8 @@ pub(crate) struct Sink {
     bytes_left: u64,
     /// Set once the execution stopped or hit a limit: everything later is dropped.
     discard: bool,
+    /// The terminal event, held back to leave in one write with the `Done` behind it.
+    held: Option<FromWorker>,
 }
 
 impl Sink {
@@ -37,6 +39,7 @@ impl Sink {
             events_left: 0,
             bytes_left: 0,
             discard: true,
+            held: None,
         }
     }
 
@@ -47,6 +50,7 @@ impl Sink {
         self.events_left = budget.events;
         self.bytes_left = budget.bytes;
         self.discard = false;
+        self.held = None;
     }
 
     /// Drops every event from now on (after a stop, and between executions).
@@ -62,13 +66,40 @@ impl Sink {
     /// Sends one event if it fits the budget. When it does not, the execution is stopped with the
     /// output-limit cause, this and every later event are dropped, and `false` is returned.
     pub(crate) fn emit(&mut self, event_type: EventType, payload: String) -> bool {
+        match self.admit(event_type, payload) {
+            Some(frame) => {
+                self.out.send(frame);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Like `emit` for the terminal event, which is held until `take_terminal` instead of sent.
+    pub(crate) fn emit_terminal(&mut self, event_type: EventType, payload: String) -> bool {
+        match self.admit(event_type, payload) {
+            Some(frame) => {
+                self.held = Some(frame);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The terminal event held by `emit_terminal`, if any.
+    pub(crate) fn take_terminal(&mut self) -> Option<FromWorker> {
+        self.held.take()
+    }
+
+    /// The event frame if it fits the budget (see `emit`).
+    fn admit(&mut self, event_type: EventType, payload: String) -> Option<FromWorker> {
         if self.discard {
-            return false;
+            return None;
         }
         // Once a stop is taken, JavaScript may still run a few statements before the engine
         // notices (e.g. a `catch` around a host call the stop interrupted): none of it is output.
         if matches!(self.control.cause(), Some(Cause::Stop(_))) {
-            return false;
+            return None;
         }
         let limit = if self.events_left == 0 {
             Some(OutputLimit::MaxEvents)
@@ -81,18 +112,17 @@ impl Sink {
             self.discard = true;
             self.control
                 .stop(self.id, Cause::Stop(StopCause::Output(limit)));
-            return false;
+            return None;
         }
         self.events_left -= 1;
         self.bytes_left -= u64::try_from(payload.len()).unwrap_or(0);
         self.seq += 1;
-        self.out.send(FromWorker::Event(WorkerEvent {
+        Some(FromWorker::Event(WorkerEvent {
             id: self.id,
             seq: self.seq,
             event_type,
             payload,
-        }));
-        true
+        }))
     }
 }
 
