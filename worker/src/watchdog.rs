@@ -13,6 +13,9 @@ use crate::control::{Cause, Control};
 const TICK: Duration = Duration::from_millis(5);
 /// How often a `Stats` frame is sent while an execution runs.
 const STATS_EVERY: Duration = Duration::from_millis(500);
+/// How long the thread keeps ticking after an execution before it sleeps until the next `arm`.
+/// While it ticks, `arm` need not wake it: executions in quick succession cost no thread switch.
+const LINGER: Duration = Duration::from_secs(1);
 
 /// CPU clock of one thread, readable from any thread.
 #[derive(Debug, Clone, Copy)]
@@ -62,6 +65,10 @@ struct Armed {
 #[derive(Debug, Default)]
 struct State {
     armed: Option<Armed>,
+    /// When the last execution was disarmed.
+    disarmed_at: Option<Instant>,
+    /// The thread waits without a timeout: `arm` must wake it.
+    asleep: bool,
 }
 
 /// Handle to the watchdog thread.
@@ -103,20 +110,31 @@ impl Watchdog {
     /// Starts timing execution `id`.
     pub(crate) fn arm(&self, id: ExecId, wall_ms: u64, cpu_ms: u64) {
         let now = Instant::now();
-        self.lock().armed = Some(Armed {
-            id,
-            started: now,
-            wall: Duration::from_millis(wall_ms),
-            cpu_limit: Duration::from_millis(cpu_ms),
-            cpu_start: self.clock.now(),
-            next_stats: now + STATS_EVERY,
-        });
-        self.shared.1.notify_one();
+        let asleep = {
+            let mut state = self.lock();
+            state.armed = Some(Armed {
+                id,
+                started: now,
+                wall: Duration::from_millis(wall_ms),
+                cpu_limit: Duration::from_millis(cpu_ms),
+                cpu_start: self.clock.now(),
+                next_stats: now + STATS_EVERY,
+            });
+            state.asleep
+        };
+        // A ticking thread sees the new execution within one TICK.
+        if asleep {
+            self.shared.1.notify_one();
+        }
     }
 
     /// Stops timing and returns what the execution used.
     pub(crate) fn disarm(&self) -> Measured {
-        let armed = self.lock().armed.take();
+        let armed = {
+            let mut state = self.lock();
+            state.disarmed_at = Some(Instant::now());
+            state.armed.take()
+        };
         match armed {
             Some(a) => Measured {
                 wall: a.started.elapsed(),
@@ -137,9 +155,21 @@ fn run(shared: &(Mutex<State>, Condvar), clock: ThreadClock, control: &Control, 
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     loop {
         let Some(armed) = state.armed else {
-            state = cvar
-                .wait(state)
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let lingering = state
+                .disarmed_at
+                .is_some_and(|at| at.elapsed() < LINGER);
+            if lingering {
+                state = cvar
+                    .wait_timeout(state, TICK)
+                    .map(|(guard, _)| guard)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner().0);
+            } else {
+                state.asleep = true;
+                state = cvar
+                    .wait(state)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                state.asleep = false;
+            }
             continue;
         };
         let now = Instant::now();
