@@ -52,6 +52,10 @@ pub(crate) async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, 
     let mut over = declared.is_some_and(|n| n > MAX_BODY_BYTES as u64);
     while let Some(frame) = body.frame().await {
         let Ok(frame) = frame else {
+            // A body already known to be too large stays "too large" even if it was cut short.
+            if over {
+                return Err(too_large());
+            }
             return Err(ApiError::invalid_request("failed to read the request body"));
         };
         let Ok(data) = frame.into_data() else {
