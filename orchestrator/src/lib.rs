@@ -104,14 +104,10 @@ pub fn main_impl() -> ExitCode {
 fn run_serve(args: config::ServeArgs) -> ExitCode {
     telemetry::init();
     let result = args.validate().and_then(|config| {
-        let runtime = (if std::env::var_os("VMX_CT").is_some() {
-            tokio::runtime::Builder::new_current_thread()
-        } else {
-            tokio::runtime::Builder::new_multi_thread()
-        })
-        .enable_all()
-        .build()
-        .map_err(error::DaemonError::Runtime)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(error::DaemonError::Runtime)?;
         runtime.block_on(daemon::serve(config))
     });
     match result {

@@ -155,9 +155,7 @@ fn run(shared: &(Mutex<State>, Condvar), clock: ThreadClock, control: &Control, 
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     loop {
         let Some(armed) = state.armed else {
-            let lingering = state
-                .disarmed_at
-                .is_some_and(|at| at.elapsed() < LINGER);
+            let lingering = state.disarmed_at.is_some_and(|at| at.elapsed() < LINGER);
             if lingering {
                 state = cvar
                     .wait_timeout(state, TICK)
