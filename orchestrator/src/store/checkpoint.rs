@@ -12,7 +12,8 @@ use rusqlite::Connection;
 /// what that stretch of time wrote.
 const MIN_INTERVAL: Duration = Duration::from_millis(200);
 
-/// The checkpoint thread. Dropping it (or [`Checkpointer::stop`]) ends the thread after a last
+/// The checkpoint thread. The store connection keeps a large automatic checkpoint as a backstop
+/// (see `handle.rs`). Dropping it (or [`Checkpointer::stop`]) ends the thread after a last
 /// checkpoint.
 pub(super) struct Checkpointer {
     nudge: Option<SyncSender<()>>,

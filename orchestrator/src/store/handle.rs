@@ -197,8 +197,14 @@ fn open_connection(path: &Path) -> Result<(Connection, File), StoreError> {
 }
 
 /// The store thread's loop: runs jobs in arrival order until closed or every handle is gone.
+/// WAL size (pages) at which the store thread checkpoints by itself although the checkpoint
+/// thread runs. Under a steady stream of writes a concurrent PASSIVE checkpoint never catches
+/// the last frame at the moment a write begins, so the WAL would never restart and would grow
+/// without bound; this backstop (16 MiB at 4 KiB pages) finds it mostly copied already.
+const WAL_BACKSTOP_PAGES: i64 = 4096;
+
 /// Moves WAL checkpoints to their own thread; if that cannot start, SQLite keeps checkpointing
-/// automatically on the store thread.
+/// automatically on the store thread at its default size.
 fn start_checkpointer(conn: &Connection, path: &Path) -> Option<Checkpointer> {
     let checkpointer = match Checkpointer::start(path, BUSY_TIMEOUT) {
         Ok(checkpointer) => checkpointer,
@@ -207,10 +213,10 @@ fn start_checkpointer(conn: &Connection, path: &Path) -> Option<Checkpointer> {
             return None;
         }
     };
-    match conn.pragma_update(None, "wal_autocheckpoint", 0) {
+    match conn.pragma_update(None, "wal_autocheckpoint", WAL_BACKSTOP_PAGES) {
         Ok(()) => Some(checkpointer),
         Err(err) => {
-            tracing::warn!(error = %err, "failed to turn automatic checkpoints off");
+            tracing::warn!(error = %err, "failed to raise the automatic checkpoint size");
             None
         }
     }
