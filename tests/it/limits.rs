@@ -157,6 +157,33 @@ const HOST_NAMES: &[&str] = &[
 ];
 
 #[test]
+fn compiled_code_is_never_cached_on_the_host() {
+    // The QuickJS backend would cache the bytecode of every compiled script under the worker's
+    // temporary directory (`/tmp/v8x/quickjs-bytecode`, its environment being empty) and load it
+    // back for the same source: session code on the host's disk, shared between sessions.
+    let d = TestDaemon::start();
+    let t = d.template("no-disk-cache");
+    let sid = d.session(&t);
+    let marker = format!("vm-system-marker-{}", std::process::id());
+    for i in 0..3 {
+        let r = d.repl(&sid, &format!("const m{i} = '{marker}-{i}'; m{i}.length"));
+        assert_eq!(r.ok(201)["status"], "ok", "{}", r.text);
+    }
+    let cache = std::path::Path::new("/tmp/v8x/quickjs-bytecode");
+    let Ok(entries) = std::fs::read_dir(cache) else {
+        return; // No cache directory at all: nothing was written.
+    };
+    for entry in entries.flatten() {
+        let bytes = std::fs::read(entry.path()).unwrap_or_default();
+        assert!(
+            !bytes.windows(marker.len()).any(|w| w == marker.as_bytes()),
+            "{} holds session code",
+            entry.path().display()
+        );
+    }
+}
+
+#[test]
 fn javascript_without_modules_has_no_host_access() {
     let d = TestDaemon::start();
     let t = d.template("sandbox");

@@ -23,6 +23,7 @@ const DEFAULT_FD: i32 = 3;
 
 /// Boots the worker and serves until the pipe closes. The one place that picks the exit code.
 pub fn main_impl() -> ExitCode {
+    disable_engine_disk_cache();
     init_tracing();
     match run() {
         Ok(()) => ExitCode::SUCCESS,
@@ -31,6 +32,19 @@ pub fn main_impl() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The QuickJS backend caches the bytecode of every script it compiles in files under
+/// `$XDG_CACHE_HOME`, `$HOME/.cache` or the temporary directory (`/tmp/v8x/quickjs-bytecode`
+/// for a worker, whose environment is empty), and loads bytecode from there when a source
+/// compiles again. That would put every session's code on the host's disk, share it between
+/// sessions, and execute bytecode from a world-readable place: the cache is turned off. The
+/// variable is set in this process only (its `/proc/<pid>/environ` stays empty) and never reaches
+/// a child (the `exec` module clears the environment).
+fn disable_engine_disk_cache() {
+    // SAFETY: called first thing in `main`, before this process has any other thread, so
+    // nothing can read the environment concurrently.
+    unsafe { std::env::set_var("V82JSC_NO_BC_CACHE", "1") };
 }
 
 fn init_tracing() {
