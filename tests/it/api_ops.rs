@@ -56,9 +56,7 @@ fn runtime_summary_lists_active_sessions_and_their_workers() {
     assert_eq!(s["workers"], json!([]));
     assert_eq!(s["pool"]["target"], 2, "--pool-size defaults to 2");
     assert!(s["pool"]["warm"].as_u64().unwrap() <= 2);
-    d.wait_for("the pool to fill", || {
-        (summary(&d)["pool"]["warm"] == 2).then_some(())
-    });
+    d.wait_pool_full(2);
 
     let t = d.template("summary");
     let mut ids = vec![d.session(&t), d.session(&t)];

@@ -311,10 +311,7 @@ fn two_sessions(d: &TestDaemon) -> (String, String, Vec<i32>) {
     d.settings(&t, json!({"limits": {"cpu_ms": 60000, "wall_ms": 60000}}));
     let sid = d.session(&t);
     let idle = d.session(&t);
-    d.wait_for("the pool to fill", || {
-        let s = d.get("/runtime/summary").ok(200).clone();
-        (s["pool"]["warm"] == 2).then_some(())
-    });
+    d.wait_pool_full(2);
     let workers = children_of(d.pid());
     assert_eq!(
         workers.len(),

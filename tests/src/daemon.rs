@@ -309,6 +309,14 @@ impl TestDaemon {
         )
     }
 
+    /// Waits until the warm pool holds `warm` workers.
+    pub fn wait_pool_full(&self, warm: u64) {
+        self.wait_for("the pool to fill", || {
+            let s = self.get("/runtime/summary").ok(200).clone();
+            (s["pool"]["warm"] == warm).then_some(())
+        });
+    }
+
     /// Polls `f` until it returns `Some`, failing after the deadline.
     pub fn wait_for<T>(&self, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
         let deadline = Instant::now() + DEADLINE;
@@ -355,26 +363,8 @@ impl TestDaemon {
             .uri(self.url(path))
             .body(body.unwrap_or("").to_string())
             .map_err(|e| e.to_string())?;
-        let mut response = self.agent.run(request).map_err(|e| e.to_string())?;
-        let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
-            .collect();
-        let text = response
-            .body_mut()
-            .with_config()
-            .limit(256 * 1024 * 1024)
-            .read_to_string()
-            .map_err(|e| e.to_string())?;
-        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Ok(Resp {
-            status,
-            headers,
-            text,
-            body,
-        })
+        let response = self.agent.run(request).map_err(|e| e.to_string())?;
+        read_resp(response)
     }
 
     /// Any request with a byte body and its own client timeout (a bound on the whole exchange,
@@ -400,26 +390,8 @@ impl TestDaemon {
             .configure_request(request)
             .timeout_global(Some(timeout))
             .build();
-        let mut response = self.agent.run(request).map_err(|e| e.to_string())?;
-        let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
-            .collect();
-        let text = response
-            .body_mut()
-            .with_config()
-            .limit(256 * 1024 * 1024)
-            .read_to_string()
-            .map_err(|e| e.to_string())?;
-        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Ok(Resp {
-            status,
-            headers,
-            text,
-            body,
-        })
+        let response = self.agent.run(request).map_err(|e| e.to_string())?;
+        read_resp(response)
     }
 
     /// `PATCH /templates/{t}/settings`, asserting 200.
@@ -548,4 +520,27 @@ pub fn children_of(parent: i32) -> Vec<i32> {
         }
     }
     pids
+}
+
+/// Status, headers and the whole body (up to 256 MiB) of a response.
+fn read_resp(mut response: ureq::http::Response<ureq::Body>) -> Result<Resp, String> {
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    let text = response
+        .body_mut()
+        .with_config()
+        .limit(256 * 1024 * 1024)
+        .read_to_string()
+        .map_err(|e| e.to_string())?;
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Ok(Resp {
+        status,
+        headers,
+        text,
+        body,
+    })
 }

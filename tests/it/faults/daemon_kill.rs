@@ -54,10 +54,7 @@ fn daemon_kill9_with_eight_busy_sessions() {
         .map(|sid| d.running_execution(sid))
         .collect();
     // No worker is half-started when the daemon dies: the pool is full.
-    d.wait_for("the pool to fill", || {
-        let s = d.get("/runtime/summary").ok(200).clone();
-        (s["pool"]["warm"] == 2).then_some(())
-    });
+    d.wait_pool_full(2);
     let workers = children_of(d.pid());
     assert_eq!(
         workers.len(),
