@@ -11,12 +11,17 @@ use rusqlite::Connection;
 /// Least time between two checkpoints: under a steady stream of writes, one checkpoint copies
 /// what that stretch of time wrote.
 const MIN_INTERVAL: Duration = Duration::from_millis(200);
+/// Committed transactions between two checkpoints (a short execution writes a few pages): a
+/// checkpoint, with its two fsyncs, is not worth running for every commit, and running it beside
+/// the store thread's next writes slows them.
+const COMMITS_PER_CHECKPOINT: u32 = 128;
 
 /// The checkpoint thread. The store connection keeps a large automatic checkpoint as a backstop
-/// (see `handle.rs`). Dropping it (or [`Checkpointer::stop`]) ends the thread after a last
+/// (see `handle.rs`), and the last checkpoint runs when the store closes. Dropping it (or [`Checkpointer::stop`]) ends the thread after a last
 /// checkpoint.
 pub(super) struct Checkpointer {
     nudge: Option<SyncSender<()>>,
+    commits: std::cell::Cell<u32>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -34,12 +39,20 @@ impl Checkpointer {
             .map_err(|err| err.to_string())?;
         Ok(Checkpointer {
             nudge: Some(nudge),
+            commits: std::cell::Cell::new(0),
             thread: Some(thread),
         })
     }
 
-    /// Tells the thread that something was committed. Never blocks.
-    pub(super) fn nudge(&self) {
+    /// Counts a commit, and every `COMMITS_PER_CHECKPOINT` commits asks the thread for a
+    /// checkpoint. Never blocks.
+    pub(super) fn committed(&self) {
+        let commits = self.commits.get() + 1;
+        if commits < COMMITS_PER_CHECKPOINT {
+            self.commits.set(commits);
+            return;
+        }
+        self.commits.set(0);
         if let Some(nudge) = &self.nudge
             && let Err(TrySendError::Disconnected(())) = nudge.try_send(())
         {

@@ -260,7 +260,7 @@ fn serve(
                 }
                 write_group(&mut conn, group);
                 if let Some(checkpointer) = &checkpointer {
-                    checkpointer.nudge();
+                    checkpointer.committed();
                 }
             }
             Message::Close(reply) => break Some(reply),
