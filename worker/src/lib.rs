@@ -5,6 +5,7 @@ mod control;
 mod engine;
 mod error;
 mod limits;
+mod memory;
 mod serve;
 mod transport;
 mod watchdog;
@@ -23,6 +24,7 @@ const DEFAULT_FD: i32 = 3;
 
 /// Boots the worker and serves until the pipe closes. The one place that picks the exit code.
 pub fn main_impl() -> ExitCode {
+    memory::prepare_process();
     init_tracing();
     match run() {
         Ok(()) => ExitCode::SUCCESS,
@@ -95,6 +97,9 @@ fn run() -> Result<(), WorkerError> {
                 return;
             }
         };
+        // Booting parsed and ran far more than an idle runtime keeps: give it back before the
+        // worker waits in the pool.
+        memory::release_boot_memory();
         pipe.out.send(FromWorker::Ready);
         serve::serve(engine, pipe).await;
     });
