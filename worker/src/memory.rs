@@ -17,9 +17,15 @@ const TRIM_AFTER_GROWTH: usize = 1024 * 1024;
 
 /// Environment switches read by deno_core's QuickJS backend when the runtime is created.
 #[cfg(not(feature = "v8"))]
-const BACKEND_SWITCHES: [(&str, &str); 1] = [
+const BACKEND_SWITCHES: [(&str, &str); 2] = [
     // Skip installing `WebAssembly`: the bootstrap deletes it anyway (spec §7.3).
     ("QJS_NO_WASM", "1"),
+    // No bytecode cache on disk. Without this, the backend writes every script it compiles, user
+    // code included, to `$TMPDIR/v8x/quickjs-bytecode/` (the worker has no `HOME` or
+    // `XDG_CACHE_HOME`): a directory shared by every worker and user on the machine, never
+    // pruned, and read back with `JS_ReadObject`, which trusts its input. It also costs a file
+    // lookup (`openat`, `statx`, `read`) on every execution.
+    ("V82JSC_NO_BC_CACHE", "1"),
 ];
 
 /// Sets the backend switches. Runs first in `main_impl`, while the process has one thread.
