@@ -606,6 +606,12 @@ async fn the_global_object_has_no_host_access() {
         .repl("['Deno', '__bootstrap', 'WebAssembly', 'Temporal', 'ShadowRealm', 'gc', 'performance', 'atob', 'btoa', 'DOMException', 'fetch'].filter(n => n in globalThis).concat(Object.getOwnPropertyNames(globalThis).filter(n => n.startsWith('__v8x')))")
         .await;
     assert_eq!(value_of(&r)["json"], json!([]));
+    // Nor what the backend's Temporal polyfill leaves behind, including the backend's `Intl` stub,
+    // which the polyfill rewires (QuickJS-ng itself has no `Intl`).
+    let r = w
+        .repl("[typeof Date.prototype.toTemporalInstant, typeof Intl, Object.getOwnPropertySymbols(globalThis).map(String)]")
+        .await;
+    assert_eq!(value_of(&r)["json"], json!(["undefined", "undefined", []]));
     let e = exception_of(
         &w.repl("Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10)")
             .await,

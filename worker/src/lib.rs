@@ -5,6 +5,7 @@ mod control;
 mod engine;
 mod error;
 mod limits;
+mod memory;
 mod serve;
 mod transport;
 mod watchdog;
@@ -23,7 +24,7 @@ const DEFAULT_FD: i32 = 3;
 
 /// Boots the worker and serves until the pipe closes. The one place that picks the exit code.
 pub fn main_impl() -> ExitCode {
-    disable_engine_disk_cache();
+    memory::prepare_process();
     init_tracing();
     match run() {
         Ok(()) => ExitCode::SUCCESS,
@@ -32,19 +33,6 @@ pub fn main_impl() -> ExitCode {
             ExitCode::from(2)
         }
     }
-}
-
-/// The QuickJS backend caches the bytecode of every script it compiles in files under
-/// `$XDG_CACHE_HOME`, `$HOME/.cache` or the temporary directory (`/tmp/v8x/quickjs-bytecode`
-/// for a worker, whose environment is empty), and loads bytecode from there when a source
-/// compiles again. That would put every session's code on the host's disk, share it between
-/// sessions, and execute bytecode from a world-readable place: the cache is turned off. The
-/// variable is set in this process only (its `/proc/<pid>/environ` stays empty) and never reaches
-/// a child (the `exec` module clears the environment).
-fn disable_engine_disk_cache() {
-    // SAFETY: called first thing in `main`, before this process has any other thread, so
-    // nothing can read the environment concurrently.
-    unsafe { std::env::set_var("V82JSC_NO_BC_CACHE", "1") };
 }
 
 fn init_tracing() {
@@ -109,6 +97,9 @@ fn run() -> Result<(), WorkerError> {
                 return;
             }
         };
+        // Booting parsed and ran far more than an idle runtime keeps: give it back before the
+        // worker waits in the pool.
+        memory::release_boot_memory();
         pipe.out.send(FromWorker::Ready);
         serve::serve(engine, pipe).await;
     });

@@ -1,8 +1,10 @@
-//! The worker's main loop: applies `Configure` and runs each `Exec` to its `Done`.
+//! The worker's main loop: applies `Configure`, runs each `Exec` to its `Done`, and trims the heap
+//! once the worker has gone idle after an execution that grew it (`memory::IdleTrim`).
 
 use protocol::{FromWorker, ToWorker};
 
 use crate::engine::{Engine, Job};
+use crate::memory;
 use crate::transport::Pipe;
 
 /// Exit code when the heap did not recover after a memory stop.
@@ -12,7 +14,24 @@ pub(crate) const EXIT_CONFIGURE: i32 = 4;
 
 /// Serves frames until the pipe closes or the worker must exit.
 pub(crate) async fn serve(mut engine: Engine, mut pipe: Pipe) {
-    while let Some(frame) = pipe.inbox.recv().await {
+    let mut heap = memory::IdleTrim::new();
+    // Set after an execution that grew the heap; cleared by the trim, once no frame came for
+    // `IDLE_AFTER`.
+    let mut trim_when_idle = false;
+    loop {
+        let frame = if trim_when_idle {
+            match tokio::time::timeout(memory::IDLE_AFTER, pipe.inbox.recv()).await {
+                Ok(frame) => frame,
+                Err(_elapsed) => {
+                    trim_when_idle = false;
+                    heap.trim();
+                    continue;
+                }
+            }
+        } else {
+            pipe.inbox.recv().await
+        };
+        let Some(frame) = frame else { return };
         match frame {
             ToWorker::Configure(config) => match engine.configure(&config) {
                 Ok(()) => pipe.out.send(FromWorker::Configured),
@@ -62,6 +81,7 @@ pub(crate) async fn serve(mut engine: Engine, mut pipe: Pipe) {
                     pipe.out.exit(EXIT_MEMORY);
                     return;
                 }
+                trim_when_idle = heap.due();
             }
             // Cancels and shutdowns are handled by the frame thread; nothing to do here.
             ToWorker::Cancel { .. } | ToWorker::Shutdown => {}

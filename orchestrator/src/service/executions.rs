@@ -630,10 +630,10 @@ impl Service {
             });
         };
         let execution_id = ExecutionId::new_v4();
-        state.running = Some(execution_id);
-        drop(state);
         let (stop_tx, stop_rx) = mpsc::unbounded_channel();
         let (progress_tx, progress_rx) = watch::channel(Progress::default());
+        // Registered before the slot names it: a SESSION_BUSY answer for this execution must
+        // find its control (`until_reported_is_committed`).
         self.registry.add_execution(
             execution_id,
             ExecControl {
@@ -641,6 +641,8 @@ impl Service {
                 progress: progress_rx,
             },
         );
+        state.running = Some(execution_id);
+        drop(state);
         Ok((execution_id, worker, settings, stop_rx, progress_tx))
     }
 
@@ -716,7 +718,7 @@ impl Service {
         let mut progress = control.progress.clone();
         // The row is committed within COMMIT_WITHIN; the bound only guards against a stuck store.
         let _ = tokio::time::timeout(
-            COMMIT_WITHIN * 20,
+            COMMIT_WITHIN * 200,
             progress.wait_for(|p| p.committed >= 1 || p.ended),
         )
         .await;

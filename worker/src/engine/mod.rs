@@ -43,6 +43,20 @@ const MEMORY_STOP_HEADROOM: usize = 4 * MIB;
 /// termination, which nobody asked for, as the memory stop (`claim_memory_stop`).
 const HEAP_CALLBACK: bool = cfg!(feature = "v8");
 
+/// Whether the backend's Temporal leftovers are deleted as soon as the context exists
+/// (`scrub_backend_globals`). Only the QuickJS backend installs them.
+const SCRUB_BACKEND_GLOBALS: bool = cfg!(not(feature = "v8"));
+/// Deletes what the QuickJS backend's Temporal polyfill leaves reachable once `Temporal` itself is
+/// gone: `Date.prototype.toTemporalInstant`, the `Intl` stub (whose `DateTimeFormat` and
+/// `DurationFormat` methods the polyfill replaced) and its two `Symbol.for` slot registries on the
+/// global object. None of them is an ECMA-262 built-in (spec §7.3). Sloppy-mode deletes of
+/// existing properties, so it cannot throw.
+const SCRUB_JS: &str = "delete globalThis.Temporal;\n\
+    delete globalThis.Intl;\n\
+    delete Date.prototype.toTemporalInstant;\n\
+    delete globalThis[Symbol.for('@@Temporal__GetSlots')];\n\
+    delete globalThis[Symbol.for('@@Temporal__CreateSlots')];\n";
+
 const INSPECT_JS: &str = include_str!("../../js/inspect.js");
 const BOOTSTRAP_JS: &str = include_str!("../../js/bootstrap.js");
 const MODULES_JS: &str = include_str!("../../js/modules.js");
@@ -99,6 +113,32 @@ impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine").finish_non_exhaustive()
     }
+}
+
+/// The `vm_host` extension's global-object middleware: runs right after the context is created,
+/// before deno_core's own JavaScript. The QuickJS backend evaluates a Temporal polyfill into every
+/// new context (~1.3 MB of engine heap). The bootstrap deletes `Temporal`, but by then deno_core's
+/// primordials have copied `Date.prototype`, and its `toTemporalInstant` keeps the whole polyfill
+/// alive. Deleting the leftovers here and collecting at once frees it before anything else is
+/// allocated on top of it. (The backend also keeps the polyfill's compiled bytecode, ~1.4 MB, for
+/// the life of the process; nothing outside the backend can free that.)
+fn scrub_backend_globals<'s, 'i>(
+    scope: &mut v8::PinScope<'s, 'i>,
+    _global: v8::Local<'s, v8::Object>,
+) {
+    if !SCRUB_BACKEND_GLOBALS {
+        return;
+    }
+    {
+        v8::tc_scope!(let tc, scope);
+        let Some(source) = v8::String::new(tc, SCRUB_JS) else {
+            return;
+        };
+        if let Some(script) = v8::Script::compile(tc, source, None) {
+            let _ = script.run(tc);
+        }
+    }
+    scope.low_memory_notification();
 }
 
 /// Stands in for the callback when only the limit is set (the backend ignores it).

@@ -294,5 +294,6 @@ deno_core::extension!(
         op_vm_db_run,
         op_vm_db_blob,
         op_vm_db_close,
-    ]
+    ],
+    global_object_middleware = super::scrub_backend_globals,
 );
