@@ -14,7 +14,7 @@ use crate::model::Timestamp;
 use crate::pool::WorkerPool;
 use crate::service::Service;
 use crate::store::Store;
-use crate::worker_handle::{SpawnConfig, start_worker};
+use crate::worker_handle::{Launcher, SpawnConfig, start_worker};
 
 /// How long running executions and starts may go on after a shutdown signal (spec §10.6).
 const DRAIN: Duration = Duration::from_secs(10);
@@ -38,10 +38,21 @@ pub(crate) async fn serve(config: ServeConfig) -> Result<(), DaemonError> {
         worker_bin: config.worker_bin.clone(),
         ..SpawnConfig::default()
     };
-    let probe = start_worker(&spawn).await.map_err(DaemonError::Probe)?;
-    let engine = probe.engine().to_string();
-    tracing::info!(engine = %engine, version = probe.engine_version(), pid = probe.pid(), "probe worker answered");
-    probe.stop(true).await;
+    // The fork server reports the engine; without one, a probe worker does.
+    let launcher = Launcher::new(spawn.clone());
+    let engine = match launcher.prepare().await {
+        Some(info) => {
+            tracing::info!(engine = %info.engine, version = %info.engine_version, pid = info.pid, "fork server answered");
+            info.engine
+        }
+        None => {
+            let probe = start_worker(&spawn).await.map_err(DaemonError::Probe)?;
+            let engine = probe.engine().to_string();
+            tracing::info!(engine = %engine, version = probe.engine_version(), pid = probe.pid(), "probe worker answered");
+            probe.stop(true).await;
+            engine
+        }
+    };
 
     std::fs::create_dir_all(&config.library_dir).map_err(|source| DaemonError::LibraryDir {
         path: config.library_dir.clone(),
@@ -55,7 +66,7 @@ pub(crate) async fn serve(config: ServeConfig) -> Result<(), DaemonError> {
         })?;
     let addr = listener.local_addr().map_err(DaemonError::Serve)?;
 
-    let pool = WorkerPool::new(spawn, config.pool_size);
+    let pool = WorkerPool::new(launcher, config.pool_size);
     let service = Service::new(
         store.clone(),
         pool.clone(),

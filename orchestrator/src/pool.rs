@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use crate::worker_handle::{SpawnConfig, WorkerError, WorkerHandle, start_worker};
+use crate::worker_handle::{Launcher, WorkerError, WorkerHandle};
 
 /// First pause after a failed refill spawn; doubled after each failure in a row.
 const BACKOFF_MIN: Duration = Duration::from_millis(500);
@@ -24,7 +24,7 @@ pub(crate) struct WorkerPool {
 
 #[derive(Debug)]
 struct PoolInner {
-    cfg: SpawnConfig,
+    launcher: Launcher,
     target: usize,
     state: Mutex<PoolState>,
     /// Wakes the refill task: a worker was taken or died, or the pool closed.
@@ -43,17 +43,17 @@ struct PoolState {
 
 /// What the refill task should do next.
 enum Next {
-    Spawn(SpawnConfig),
+    Spawn,
     Wait,
     Quit,
 }
 
 impl WorkerPool {
     /// A pool keeping `target` workers warm once `start_refill` (or a first `take`) ran.
-    pub(crate) fn new(cfg: SpawnConfig, target: usize) -> Self {
+    pub(crate) fn new(launcher: Launcher, target: usize) -> Self {
         WorkerPool {
             inner: Arc::new(PoolInner {
-                cfg,
+                launcher,
                 target,
                 state: Mutex::new(PoolState::default()),
                 wake: Arc::new(Notify::new()),
@@ -134,7 +134,7 @@ impl WorkerPool {
             return Ok(worker);
         }
         self.inner.spawns.fetch_add(1, Ordering::Relaxed);
-        start_worker(&self.inner.cfg).await
+        self.inner.launcher.start().await
     }
 
     /// Stops refilling and stops every warm worker (reaped when this returns); `fast` skips the
@@ -156,6 +156,8 @@ impl WorkerPool {
             }
         };
         tokio::join!(stops, refill);
+        // Last: workers forked by the zygote die with it.
+        self.inner.launcher.shutdown(fast).await;
     }
 }
 
@@ -173,7 +175,7 @@ impl PoolInner {
         state.warm.retain(|w| w.exit_reason().is_none());
         if state.warm.len() < self.target {
             self.spawns.fetch_add(1, Ordering::Relaxed);
-            Next::Spawn(self.cfg.clone())
+            Next::Spawn
         } else {
             Next::Wait
         }
@@ -199,15 +201,18 @@ async fn refill(pool: Weak<PoolInner>, wake: Arc<Notify>) {
             Some(inner) => inner.next(),
             None => Next::Quit,
         };
-        let cfg = match next {
+        let launcher = match next {
             Next::Quit => return,
             Next::Wait => {
                 wake.notified().await;
                 continue;
             }
-            Next::Spawn(cfg) => cfg,
+            Next::Spawn => match pool.upgrade() {
+                Some(inner) => inner.launcher.clone(),
+                None => return,
+            },
         };
-        match start_worker(&cfg).await {
+        match launcher.start().await {
             Ok(worker) => {
                 backoff = BACKOFF_MIN;
                 let Some(inner) = pool.upgrade() else {
@@ -269,7 +274,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn keeps_target_warm_and_refills_after_take() {
-        let pool = WorkerPool::new(test_support::config(), 2);
+        let pool = WorkerPool::new(Launcher::new(test_support::config()), 2);
         assert_eq!(pool.target(), 2);
         assert_eq!(pool.warm(), 0);
         pool.start_refill();
@@ -300,7 +305,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn dead_warm_workers_are_skipped_and_replaced() {
-        let pool = WorkerPool::new(test_support::config(), 1);
+        let pool = WorkerPool::new(Launcher::spawn_only(test_support::config()), 1);
         pool.start_refill();
         until("one warm worker", || pool.warm() == 1).await;
         let dead = pool.inner.lock().warm.front().cloned().unwrap();
@@ -325,7 +330,7 @@ mod tests {
 
     #[tokio::test]
     async fn take_without_warm_workers_starts_one() {
-        let pool = WorkerPool::new(test_support::config(), 0);
+        let pool = WorkerPool::new(Launcher::new(test_support::config()), 0);
         pool.start_refill();
         let worker = pool.take().await.unwrap();
         assert_eq!(worker.engine(), "quickjs");
@@ -337,8 +342,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_broken_worker_program_fails_take() {
-        let cfg = SpawnConfig::new("/nonexistent/vm-system-worker".into());
-        let pool = WorkerPool::new(cfg, 1);
+        let cfg = crate::worker_handle::SpawnConfig::new("/nonexistent/vm-system-worker".into());
+        let pool = WorkerPool::new(Launcher::new(cfg), 1);
         pool.start_refill();
         assert!(matches!(pool.take().await, Err(WorkerError::Spawn { .. })));
         pool.shutdown(true).await;

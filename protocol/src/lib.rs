@@ -6,7 +6,9 @@
 mod codec;
 mod error;
 mod frame;
+mod packet;
 mod version;
+mod zygote;
 
 pub use codec::{FrameCodec, MAX_FRAME_LEN};
 pub use error::CodecError;
@@ -14,4 +16,6 @@ pub use frame::{
     Budget, ConsoleLevel, EventType, ExecId, ExecKind, ExecLimits, ExecOutcome, FromWorker,
     OutputLimit, SessionConfig, StopCause, ToWorker, WorkerEvent,
 };
+pub use packet::{recv_packet, send_packet};
 pub use version::{PROTOCOL_VERSION, is_compatible};
+pub use zygote::{FORK_FDS, FromZygote, MAX_PACKET_LEN, ToZygote, decode_packet, encode_packet};

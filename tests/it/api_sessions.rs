@@ -1108,7 +1108,7 @@ fn a_worker_killed_during_startup_fails_the_start() {
 }
 
 /// `500 WORKER_START_FAILED`: a worker program that passes the daemon's probe but fails every
-/// later start (a wrapper that runs the real worker once, then exits 3).
+/// later start (a wrapper that is no fork server, runs the real worker once, then exits 3).
 #[test]
 fn a_worker_that_cannot_start_fails_the_session_with_worker_start_failed() {
     let scratch = tempfile::tempdir().unwrap();
@@ -1117,7 +1117,7 @@ fn a_worker_that_cannot_start_fails_the_session_with_worker_start_failed() {
     std::fs::write(
         &wrapper,
         format!(
-            "#!/bin/sh\nif [ -e '{m}' ]; then exit 3; fi\n: > '{m}'\nexec '{w}' \"$@\"\n",
+            "#!/bin/sh\nif [ \"$1\" = --zygote ] || [ -e '{m}' ]; then exit 3; fi\n: > '{m}'\nexec '{w}' \"$@\"\n",
             m = marker.display(),
             w = tests::bin_path("worker-dup").display()
         ),

@@ -8,7 +8,7 @@ mod daemon_kill;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tests::daemon::{Resp, TestDaemon, children_of, process_gone};
+use tests::daemon::{Resp, TestDaemon, process_gone, workers_of};
 
 use crate::api_conventions::expect_err;
 use crate::api_executions::check_detail;
@@ -143,7 +143,7 @@ fn daemon_killed_and_restarted_sweeps_live_state() {
     let closed_row = d.get_session(&closed);
     let crashed_row = d.get_session(&crashed);
     let pids = [d.worker_pid(&busy), d.worker_pid(&idle)];
-    let pool = children_of(d.pid());
+    let pool = workers_of(d.pid());
 
     // A long execution is running when the daemon is killed.
     let addr = d.addr.clone();
@@ -312,7 +312,7 @@ fn two_sessions(d: &TestDaemon) -> (String, String, Vec<i32>) {
     let sid = d.session(&t);
     let idle = d.session(&t);
     d.wait_pool_full(2);
-    let workers = children_of(d.pid());
+    let workers = workers_of(d.pid());
     assert_eq!(
         workers.len(),
         4,
@@ -395,4 +395,46 @@ fn a_second_signal_skips_the_grace_period() {
         wait_gone(&d, pid);
     }
     check_after_shutdown(&mut d, &running, [&sid, &idle]);
+}
+
+/// The fork server (spec §10.4 workers are forked from a pre-booted one): every session draws its
+/// own `Math.random` numbers; a killed fork server takes the workers it forked down with it (their
+/// sessions crash like any killed worker), and the next start forks from a new one.
+#[test]
+fn a_killed_fork_server_crashes_its_sessions_and_is_replaced() {
+    let d = TestDaemon::start_with(&["--pool-size", "1"]);
+    let t = d.template("forked");
+    let a = d.session(&t);
+    let b = d.session(&t);
+    let first = tests::daemon::fork_server_of(d.pid()).expect("a fork server runs");
+    let draw = "[Math.random(), Math.random()]";
+    let (ra, rb) = (eval(&d, &a, draw), eval(&d, &b, draw));
+    assert_ne!(ra, rb, "two sessions drew the same numbers");
+    assert_ne!(eval(&d, &a, draw), ra, "a session repeated its numbers");
+    let workers = workers_of(d.pid());
+    assert_eq!(
+        workers.len(),
+        3,
+        "2 sessions and 1 pool worker: {workers:?}"
+    );
+
+    kill9(first);
+    for sid in [&a, &b] {
+        let s = wait_status(&d, sid, "crashed");
+        assert_eq!(s["last_error"], CRASH, "{s}");
+        assert!(s["pid"].is_null(), "{s}");
+    }
+    for pid in &workers {
+        wait_gone(&d, *pid);
+    }
+    d.get("/health").ok(200);
+
+    // New workers come from a new fork server; a crashed session restarts on one of them.
+    let c = d.session(&t);
+    assert_eq!(eval(&d, &c, "40 + 2"), json!(42));
+    let second = tests::daemon::fork_server_of(d.pid()).expect("a new fork server runs");
+    assert_ne!(second, first);
+    d.restart(&a).ok(200);
+    assert_eq!(eval(&d, &a, "typeof globalThis.answer"), json!("undefined"));
+    assert!(workers_of(d.pid()).contains(&d.worker_pid(&a)));
 }

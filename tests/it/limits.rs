@@ -312,7 +312,13 @@ fn a_live_worker_runs_under_the_os_bounds() {
     let (_, rest) = stat.rsplit_once(')').unwrap();
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // After the comm: state, ppid, pgrp, session.
-    assert_eq!(fields[1], d.pid().to_string(), "child of the daemon");
+    // Forked by the daemon's fork server, which reaps it for the daemon.
+    let fork_server = tests::daemon::fork_server_of(d.pid()).expect("a fork server runs");
+    assert_eq!(
+        fields[1],
+        fork_server.to_string(),
+        "child of the fork server"
+    );
     assert_eq!(fields[2], pid.to_string(), "process group leader");
     assert_eq!(fields[3], pid.to_string(), "session leader");
 

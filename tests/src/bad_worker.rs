@@ -11,7 +11,8 @@
 //! - an `Exec` whose source contains [`OVERSIZED`] is not forwarded: the daemon gets a length prefix
 //!   above [`protocol::MAX_FRAME_LEN`] instead.
 //!
-//! After a fault nothing more reaches the daemon. When the real worker exits, the proxy exits the
+//! It is no fork server: started with `--zygote` it exits with an error, so the daemon spawns it
+//! for every session. After a fault nothing more reaches the daemon. When the real worker exits, the proxy exits the
 //! same way (code or signal); when the daemon's end of the pipe closes, it kills the real worker.
 //! It is never reachable from JavaScript: only a daemon started with it as `--worker-bin` runs it.
 
@@ -58,6 +59,9 @@ pub fn main_impl() -> ExitCode {
 }
 
 fn run() -> anyhow::Result<ExitCode> {
+    if std::env::args().any(|arg| arg == "--zygote") {
+        bail!("no fork server here: spawn a worker per session");
+    }
     // Like a real worker: SIGKILL when the daemon dies (spec §10.4).
     // SAFETY: prctl with constant arguments has no memory-safety preconditions.
     if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) } != 0 {

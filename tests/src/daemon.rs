@@ -505,6 +505,33 @@ pub fn children_of(parent: i32) -> Vec<i32> {
     pids
 }
 
+/// Whether `pid` runs with `arg` among its command-line arguments.
+fn has_arg(pid: i32, arg: &str) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .is_ok_and(|cmdline| cmdline.split(|b| *b == 0).any(|a| a == arg.as_bytes()))
+}
+
+/// The daemon's fork server (its child started with `--zygote`), if one runs.
+pub fn fork_server_of(daemon: i32) -> Option<i32> {
+    children_of(daemon)
+        .into_iter()
+        .find(|pid| has_arg(*pid, "--zygote"))
+}
+
+/// The live worker processes of `daemon`: the ones it spawned and the ones its fork server forked
+/// (the fork server itself left out).
+pub fn workers_of(daemon: i32) -> Vec<i32> {
+    let mut workers = Vec::new();
+    for child in children_of(daemon) {
+        if has_arg(child, "--zygote") {
+            workers.extend(children_of(child));
+        } else {
+            workers.push(child);
+        }
+    }
+    workers
+}
+
 /// Status, headers and the whole body (up to 256 MiB) of a response; a body that cannot be read
 /// goes to `on_body_error`.
 fn read_resp(

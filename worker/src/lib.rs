@@ -1,5 +1,6 @@
 //! vm-system-worker: hosts one deno_core `JsRuntime` for one session, under OS limits, and serves
-//! protocol frames on an inherited socket (never stdout).
+//! protocol frames on an inherited socket (never stdout); with `--zygote`, a fork server that boots
+//! one runtime and forks a copy of itself per session (`zygote.rs`).
 
 mod control;
 mod engine;
@@ -9,13 +10,15 @@ mod memory;
 mod serve;
 mod transport;
 mod watchdog;
+mod zygote;
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use protocol::{FromWorker, PROTOCOL_VERSION};
 
 use crate::control::Control;
-use crate::engine::Engine;
+use crate::engine::Booted;
 use crate::error::WorkerError;
 use crate::watchdog::{ThreadClock, Watchdog};
 
@@ -47,28 +50,43 @@ fn init_tracing() {
         .try_init();
 }
 
-fn parse_fd() -> Result<i32, WorkerError> {
+/// What the command line asks for.
+struct Args {
+    /// The descriptor of the frame socket (or of the fork server's socket).
+    fd: i32,
+    /// Run as the fork server (`--zygote`).
+    zygote: bool,
+}
+
+fn parse_args() -> Result<Args, WorkerError> {
     let mut args = std::env::args().skip(1);
-    let mut fd = DEFAULT_FD;
+    let mut parsed = Args {
+        fd: DEFAULT_FD,
+        zygote: false,
+    };
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--fd" => {
                 let value = args
                     .next()
                     .ok_or_else(|| WorkerError::Usage("--fd needs a value".into()))?;
-                fd = value
+                parsed.fd = value
                     .parse()
                     .map_err(|_| WorkerError::Usage(format!("bad --fd value {value:?}")))?;
             }
+            "--zygote" => parsed.zygote = true,
             other => return Err(WorkerError::Usage(format!("unknown argument {other:?}"))),
         }
     }
-    Ok(fd)
+    Ok(parsed)
 }
 
 fn run() -> Result<(), WorkerError> {
-    let fd = parse_fd()?;
+    let args = parse_args()?;
     limits::apply().map_err(WorkerError::Limits)?;
+    if args.zygote {
+        return zygote::run(args.fd);
+    }
     let control = Control::new();
     let hello = FromWorker::Hello {
         protocol_version: PROTOCOL_VERSION,
@@ -76,34 +94,78 @@ fn run() -> Result<(), WorkerError> {
         engine: engine::ENGINE.into(),
         engine_version: engine::ENGINE_VERSION.into(),
     };
-    let pipe = transport::start(fd, std::sync::Arc::clone(&control), hello)?;
-    let clock = ThreadClock::current().map_err(WorkerError::Thread)?;
-    let watchdog = Watchdog::spawn(clock, std::sync::Arc::clone(&control), pipe.out.clone())
-        .map_err(WorkerError::Thread)?;
+    let pipe = transport::start(args.fd, Arc::clone(&control), hello)?;
+    let booted = {
+        // Inside the session's async runtime: V8 posts delayed tasks to the runtime the isolate
+        // was created in (the QuickJS backend posts none).
+        let runtime = session_runtime()?;
+        let _entered = runtime.enter();
+        Booted::new(Arc::clone(&control))
+    };
+    let booted = match booted {
+        Ok(booted) => booted,
+        Err(err) => {
+            let err = WorkerError::Engine(err);
+            tracing::error!(error = %err, cause = ?std::error::Error::source(&err), "worker failed to boot");
+            pipe.out.send(FromWorker::BootFailed {
+                reason: format!(
+                    "{err}: {}",
+                    std::error::Error::source(&err)
+                        .map(ToString::to_string)
+                        .unwrap_or_default()
+                ),
+            });
+            pipe.out.exit(2);
+            park_forever();
+        }
+    };
+    // Booting parsed and ran far more than an idle runtime keeps: give it back before the worker
+    // waits in the pool.
+    memory::release_boot_memory();
+    serve_session(booted, control, pipe)
+}
+
+/// The async runtime the JavaScript thread runs the session on.
+fn session_runtime() -> Result<&'static tokio::runtime::Runtime, WorkerError> {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    if let Some(runtime) = RUNTIME.get() {
+        return Ok(runtime);
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(WorkerError::Runtime)?;
-    runtime.block_on(async move {
-        let engine = match Engine::new(control, watchdog, pipe.out.clone()) {
-            Ok(engine) => engine,
-            Err(err) => {
-                let err = WorkerError::Engine(err);
-                tracing::error!(error = %err, cause = ?std::error::Error::source(&err), "worker failed to boot");
-                pipe.out.send(FromWorker::BootFailed {
-                    reason: format!("{err}: {}", std::error::Error::source(&err).map(ToString::to_string).unwrap_or_default()),
-                });
-                pipe.out.exit(2);
-                return;
-            }
-        };
-        // Booting parsed and ran far more than an idle runtime keeps: give it back before the
-        // worker waits in the pool.
-        memory::release_boot_memory();
-        pipe.out.send(FromWorker::Ready);
-        serve::serve(engine, pipe).await;
-    });
+    Ok(RUNTIME.get_or_init(|| runtime))
+}
+
+/// Serves one session with a booted runtime on this (the JavaScript) thread: starts the watchdog,
+/// reports `Ready` and serves frames. The process ends from the frame thread.
+fn serve_session(booted: Booted, control: Arc<Control>, pipe: transport::Pipe) -> ! {
+    let watchdog = ThreadClock::current()
+        .and_then(|clock| Watchdog::spawn(clock, Arc::clone(&control), pipe.out.clone()));
+    let runtime = session_runtime();
+    let (watchdog, runtime) = match (watchdog, runtime) {
+        (Ok(watchdog), Ok(runtime)) => (watchdog, runtime),
+        (Err(err), _) => fail_boot(&pipe, &WorkerError::Thread(err)),
+        (_, Err(err)) => fail_boot(&pipe, &err),
+    };
+    let engine = booted.attach(watchdog, pipe.out.clone());
+    pipe.out.send(FromWorker::Ready);
+    runtime.block_on(serve::serve(engine, pipe));
     // serve() returns only after asking the frame thread to flush and exit; wait for it.
+    park_forever()
+}
+
+fn fail_boot(pipe: &transport::Pipe, err: &WorkerError) -> ! {
+    tracing::error!(error = %err, cause = ?std::error::Error::source(err), "worker failed to boot");
+    pipe.out.send(FromWorker::BootFailed {
+        reason: err.to_string(),
+    });
+    pipe.out.exit(2);
+    park_forever()
+}
+
+fn park_forever() -> ! {
     loop {
         std::thread::park();
     }

@@ -51,6 +51,10 @@ pub(crate) enum WorkerError {
     /// Another execution (or configure) is still in progress on this worker.
     #[error("failed to send work to the worker: another request is in progress")]
     Busy,
+    /// The zygote could not fork a worker (it is gone, or the fork failed); the launcher then
+    /// spawns one instead.
+    #[error("failed to fork a worker: {0}")]
+    Zygote(String),
     /// The pool is shutting down and starts no workers.
     #[error("failed to take a worker: the pool is shut down")]
     PoolClosed,

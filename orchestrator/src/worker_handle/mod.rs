@@ -1,13 +1,18 @@
 //! Worker processes as the daemon sees them: the cloneable `WorkerHandle`, what an execution
 //! reports back (`ExecMsg`) and why a worker ended (`ExitReason`).
 //!
-//! `spawn.rs` starts a process and runs the handshake, `supervisor.rs` is the one task per worker
-//! that owns the `Child` and the frame pipe, and `unix.rs` holds signals and `/proc` readers.
+//! `launcher.rs` decides how a worker starts: forked by the zygote (`zygote.rs`, the task that owns
+//! the fork server) or spawned. `spawn.rs` starts processes and runs the handshake,
+//! `supervisor.rs` is the one task per worker that owns its `Process` (`process.rs`) and the frame
+//! pipe, and `unix.rs` holds signals, pipes and `/proc` readers.
 
 mod error;
+mod launcher;
+mod process;
 mod spawn;
 mod supervisor;
 mod unix;
+mod zygote;
 
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::SystemTime;
@@ -16,6 +21,7 @@ use protocol::{Budget, ExecId, ExecKind, ExecLimits, ExecOutcome, SessionConfig,
 use tokio::sync::{mpsc, oneshot, watch};
 
 pub(crate) use error::WorkerError;
+pub(crate) use launcher::Launcher;
 pub(crate) use spawn::{SpawnConfig, start_worker};
 
 use supervisor::Control;

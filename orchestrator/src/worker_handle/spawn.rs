@@ -1,5 +1,6 @@
-//! The one place that starts processes: spawns a worker with its frame socket on fd 3, forwards
-//! its stderr to the log, runs the `Hello`/`Ready` handshake and hands the child to a supervisor.
+//! The one place that starts processes: spawns a worker (or the zygote) with its socket on fd 3,
+//! or has the zygote fork one; forwards stderr to the log, runs the `Hello`/`Ready` handshake and
+//! hands the process to a supervisor.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
@@ -10,11 +11,13 @@ use std::time::{Duration, SystemTime};
 use futures::StreamExt;
 use protocol::{FrameCodec, FromWorker, PROTOCOL_VERSION, is_compatible};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, ChildStderr};
+use tokio::process::Child;
 use tokio::sync::{mpsc, watch};
 use tracing::{Instrument, instrument};
 
+use super::process::Process;
 use super::supervisor::{Frames, Parts, Supervisor};
+use super::zygote::Zygote;
 use super::{ExitReason, Inner, Label, WorkerError, WorkerHandle, unix};
 
 /// How long a worker may take to send `Hello` and `Ready`.
@@ -65,13 +68,56 @@ struct Hello {
     engine_version: String,
 }
 
-/// Spawns a worker and waits for `Hello` (compatible version) then `Ready`. On any failure the
-/// child's process group is killed and the child reaped before the error is returned.
+/// Spawns a worker (`exec`) and waits for `Hello` (compatible version) then `Ready`. On any
+/// failure the child's process group is killed and the child reaped before the error is returned.
 #[instrument(skip_all, fields(worker_bin = %cfg.worker_bin.display(), pid = tracing::field::Empty))]
 pub(crate) async fn start_worker(cfg: &SpawnConfig) -> Result<WorkerHandle, WorkerError> {
     let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(WorkerError::Pipe)?;
+    let (stderr, stderr_theirs) = unix::pipe().map_err(WorkerError::Pipe)?;
+    let started_at = SystemTime::now();
+    let child = spawn_process(cfg, &[], OwnedFd::from(theirs), stderr_theirs)?;
+    let Some(pid) = child.id() else {
+        // Only a reaped child has no pid, and nobody has waited for this one yet.
+        let mut process = Process::Spawned(child);
+        return Err(WorkerError::ExitedDuringStart(
+            reap(&mut process, None).await,
+        ));
+    };
+    tracing::Span::current().record("pid", pid);
+    handshake_and_supervise(cfg, Process::Spawned(child), pid, ours, stderr, started_at).await
+}
+
+/// Asks the zygote for a forked worker and waits for its `Hello` then `Ready`, like
+/// `start_worker`. A zygote that cannot serve the request is `WorkerError::Zygote`.
+#[instrument(skip_all, fields(pid = tracing::field::Empty))]
+pub(crate) async fn fork_worker(
+    cfg: &SpawnConfig,
+    zygote: &Zygote,
+) -> Result<WorkerHandle, WorkerError> {
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(WorkerError::Pipe)?;
+    let (stderr, stderr_theirs) = unix::pipe().map_err(WorkerError::Pipe)?;
+    let started_at = SystemTime::now();
+    let (pid, exit) = zygote.fork(OwnedFd::from(theirs), stderr_theirs).await?;
+    tracing::Span::current().record("pid", pid);
+    let process = Process::Forked {
+        pid,
+        exit,
+        status: None,
+    };
+    handshake_and_supervise(cfg, process, pid, ours, stderr, started_at).await
+}
+
+/// Starts `cfg.worker_bin` with `args`: `fd` on descriptor 3, stdin and stdout on `/dev/null`,
+/// stderr on `stderr`, an empty environment, cwd `/`, its own session and process group.
+pub(super) fn spawn_process(
+    cfg: &SpawnConfig,
+    args: &[&str],
+    fd: OwnedFd,
+    stderr: OwnedFd,
+) -> Result<Child, WorkerError> {
     // Keep the child's end clear of fds 0–3, which the child sets up before our dup2.
-    let theirs = unix::dup_high(&OwnedFd::from(theirs)).map_err(WorkerError::Pipe)?;
+    let theirs = unix::dup_high(&fd).map_err(WorkerError::Pipe)?;
+    drop(fd);
     let child_fd = theirs.as_raw_fd();
 
     #[expect(
@@ -80,10 +126,11 @@ pub(crate) async fn start_worker(cfg: &SpawnConfig) -> Result<WorkerHandle, Work
     )]
     let mut command = tokio::process::Command::new(&cfg.worker_bin);
     command
+        .args(args)
         .env_clear()
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::from(stderr))
         .current_dir("/")
         .kill_on_drop(true);
     // SAFETY: the closure only calls async-signal-safe functions (dup2, fcntl, setsid) on a
@@ -91,25 +138,30 @@ pub(crate) async fn start_worker(cfg: &SpawnConfig) -> Result<WorkerHandle, Work
     unsafe {
         command.pre_exec(move || unix::child_setup(child_fd));
     }
-    let started_at = SystemTime::now();
     let spawned = command.spawn();
     drop(theirs);
-    let mut child = spawned.map_err(|source| WorkerError::Spawn {
+    // `command` holds the write end of the stderr pipe; drop it so EOF comes with the child's end.
+    drop(command);
+    spawned.map_err(|source| WorkerError::Spawn {
         path: cfg.worker_bin.display().to_string(),
         source,
-    })?;
-    let Some(pid) = child.id() else {
-        // Only a reaped child has no pid, and nobody has waited for this one yet.
-        return Err(WorkerError::ExitedDuringStart(reap(&mut child, None).await));
-    };
-    tracing::Span::current().record("pid", pid);
+    })
+}
+
+/// The common end of a start: forwards stderr to the log, runs the handshake and hands the
+/// process to a new supervisor.
+async fn handshake_and_supervise(
+    cfg: &SpawnConfig,
+    mut child: Process,
+    pid: u32,
+    ours: std::os::unix::net::UnixStream,
+    stderr: OwnedFd,
+    started_at: SystemTime,
+) -> Result<WorkerHandle, WorkerError> {
     let start_ticks = unix::read_stat(pid).map(|stat| stat.start_ticks);
     let label = Label::default();
     let fatal = Arc::new(OnceLock::new());
-    if let Some(stderr) = child.stderr.take() {
-        let span = tracing::info_span!("worker_stderr", pid);
-        tokio::spawn(forward_stderr(stderr, pid, label.clone()).instrument(span));
-    }
+    spawn_stderr_forwarder(stderr, pid, label.clone());
 
     let frames = match pipe(ours) {
         Ok(frames) => frames,
@@ -170,6 +222,17 @@ pub(crate) async fn start_worker(cfg: &SpawnConfig) -> Result<WorkerHandle, Work
     })
 }
 
+/// Forwards the lines a process writes to `stderr` (the read end of its pipe) to the log.
+pub(super) fn spawn_stderr_forwarder(stderr: OwnedFd, pid: u32, label: Label) {
+    match tokio::net::unix::pipe::Receiver::from_owned_fd(stderr) {
+        Ok(stderr) => {
+            let span = tracing::info_span!("worker_stderr", pid);
+            tokio::spawn(forward_stderr(stderr, pid, label).instrument(span));
+        }
+        Err(err) => tracing::warn!(pid, error = %err, "failed to read worker stderr"),
+    }
+}
+
 fn pipe(ours: std::os::unix::net::UnixStream) -> Result<Frames, WorkerError> {
     ours.set_nonblocking(true).map_err(WorkerError::Pipe)?;
     let stream = tokio::net::UnixStream::from_std(ours).map_err(WorkerError::Pipe)?;
@@ -178,7 +241,7 @@ fn pipe(ours: std::os::unix::net::UnixStream) -> Result<Frames, WorkerError> {
 
 /// Reads `Hello` then `Ready`. A worker that exits first fails with its exit reason, after any
 /// frame it wrote (a `BootFailed`) was read.
-async fn handshake(frames: &mut Frames, child: &mut Child) -> Result<Hello, WorkerError> {
+async fn handshake(frames: &mut Frames, child: &mut Process) -> Result<Hello, WorkerError> {
     let mut hello: Option<Hello> = None;
     let mut exited: Option<ExitReason> = None;
     loop {
@@ -255,11 +318,11 @@ fn frame_name(frame: &FromWorker) -> &'static str {
 }
 
 /// Kills the child's process group and reaps the child; returns how it ended.
-async fn reap(child: &mut Child, pid: Option<u32>) -> ExitReason {
+async fn reap(child: &mut Process, pid: Option<u32>) -> ExitReason {
     if let Some(pid) = pid {
         unix::signal_group_logged(pid, unix::SIGKILL);
     }
-    let _ = child.start_kill();
+    child.start_kill();
     let reason = match child.wait().await {
         Ok(status) => ExitReason::from_status(status),
         Err(err) => {
@@ -275,7 +338,7 @@ async fn reap(child: &mut Child, pid: Option<u32>) -> ExitReason {
 }
 
 /// Re-emits each stderr line of the worker in the daemon's log, tagged with pid and session.
-async fn forward_stderr(stderr: ChildStderr, pid: u32, label: Label) {
+async fn forward_stderr(stderr: tokio::net::unix::pipe::Receiver, pid: u32, label: Label) {
     let mut reader = BufReader::new(stderr);
     let mut line: Vec<u8> = Vec::new();
     loop {

@@ -1,4 +1,4 @@
-//! The supervisor: one task per worker that owns the `Child` and the frame pipe, routes frames to
+//! The supervisor: one task per worker that owns its `Process` and the frame pipe, routes frames to
 //! whoever waits for them, runs the stop escalation, and reaps the process.
 
 use std::future::Future;
@@ -13,12 +13,12 @@ use protocol::{
     StopCause, ToWorker,
 };
 use tokio::net::UnixStream;
-use tokio::process::Child;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::codec::{Encoder, Framed};
 use tracing::instrument;
 
+use super::process::Process;
 use super::{ExecMsg, ExitReason, KillReason, Label, WorkerError, unix};
 
 /// The daemon's end of the frame pipe.
@@ -70,7 +70,7 @@ enum Stopping {
 /// What the supervisor is given when the handshake succeeded.
 pub(super) struct Parts {
     pub(super) pid: u32,
-    pub(super) child: Child,
+    pub(super) child: Process,
     pub(super) frames: Frames,
     pub(super) control: mpsc::UnboundedReceiver<Control>,
     pub(super) exit: watch::Sender<Option<ExitReason>>,
@@ -81,7 +81,7 @@ pub(super) struct Parts {
 
 pub(super) struct Supervisor {
     pid: u32,
-    child: Child,
+    child: Process,
     frames: Frames,
     encoder: FrameCodec<FromWorker, ToWorker>,
     control: mpsc::UnboundedReceiver<Control>,
@@ -454,7 +454,7 @@ impl Drop for Supervisor {
     fn drop(&mut self) {
         if !self.reaped {
             // The task was dropped before the worker exited (runtime shutdown): kill the group;
-            // `kill_on_drop` and tokio's orphan queue take care of the child itself.
+            // `kill_on_drop` and tokio's orphan queue (or the zygote) take care of the child.
             unix::signal_group_logged(self.pid, unix::SIGKILL);
         }
     }

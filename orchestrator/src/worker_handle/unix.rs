@@ -39,6 +39,23 @@ pub(crate) fn signal_group_logged(pgid: u32, signal: i32) {
     }
 }
 
+/// Sends `signal` to process `pid` alone, logging a failure other than "no such process".
+pub(crate) fn signal_pid_logged(pid: u32, signal: i32) {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return;
+    };
+    if pid <= 1 {
+        return;
+    }
+    // SAFETY: kill has no memory-safety preconditions.
+    if unsafe { libc::kill(pid, signal) } < 0 {
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::ESRCH) {
+            tracing::warn!(pid, signal = signal_name(signal), error = %err, "failed to signal process");
+        }
+    }
+}
+
 /// Conventional name of a signal (`SIGKILL`), or `signal N` for one outside the table.
 pub(crate) fn signal_name(signal: i32) -> String {
     let name = match signal {
@@ -90,8 +107,51 @@ pub(crate) fn dup_high(fd: &std::os::fd::OwnedFd) -> io::Result<std::os::fd::Own
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(new) })
 }
 
-/// In the forked child, before exec: puts `fd` on descriptor 3 without close-on-exec and makes
-/// the child the leader of a new session and process group.
+/// A pipe, both ends close-on-exec: `(read, write)`.
+pub(crate) fn pipe() -> io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: `fds` is a valid out array of two descriptors.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: both descriptors are fresh and owned by nobody else.
+    unsafe {
+        Ok((
+            std::os::fd::OwnedFd::from_raw_fd(fds[0]),
+            std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+        ))
+    }
+}
+
+/// A connected pair of `SOCK_SEQPACKET` unix sockets, both close-on-exec.
+pub(crate) fn seqpacket_pair() -> io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: `fds` is a valid out array of two descriptors.
+    let rc = unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: both descriptors are fresh and owned by nobody else.
+    unsafe {
+        Ok((
+            std::os::fd::OwnedFd::from_raw_fd(fds[0]),
+            std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+        ))
+    }
+}
+
+/// In the forked child, before exec: puts `fd` on descriptor 3 without close-on-exec, makes the
+/// child the leader of a new session and process group, and marks every descriptor above 3
+/// close-on-exec.
 ///
 /// # Safety
 ///
@@ -109,6 +169,15 @@ pub(crate) unsafe fn child_setup(fd: i32) -> io::Result<()> {
         if libc::setsid() < 0 {
             return Err(io::Error::last_os_error());
         }
+        // Whatever else the daemon inherited or opened without close-on-exec stays out of the
+        // worker. Marked rather than closed: the spawn's own error pipe must survive until exec.
+        // Kernels before 5.11 lack the flag; the daemon opens its own descriptors close-on-exec.
+        let _ = libc::syscall(
+            libc::SYS_close_range,
+            4,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        );
     }
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tests::daemon::{TestDaemon, children_of, db_path, process_gone};
+use tests::daemon::{TestDaemon, db_path, fork_server_of, process_gone, workers_of};
 
 use crate::api_executions::check_detail;
 use crate::api_sessions::check_session;
@@ -55,7 +55,7 @@ fn daemon_kill9_with_eight_busy_sessions() {
         .collect();
     // No worker is half-started when the daemon dies: the pool is full.
     d.wait_pool_full(2);
-    let workers = children_of(d.pid());
+    let workers = workers_of(d.pid());
     assert_eq!(
         workers.len(),
         BUSY + 2,
@@ -64,13 +64,16 @@ fn daemon_kill9_with_eight_busy_sessions() {
     for pid in &pids {
         assert!(workers.contains(pid), "{pid} in {workers:?}");
     }
+    // The fork server goes too.
+    let mut watched = workers.clone();
+    watched.extend(fork_server_of(d.pid()));
 
     d.signal(libc::SIGKILL);
     d.wait_exit();
     // Spec §10.4: the parent-death signal takes every worker down with the daemon.
     let deadline = Instant::now() + Duration::from_secs(1);
     loop {
-        let alive: Vec<i32> = workers
+        let alive: Vec<i32> = watched
             .iter()
             .copied()
             .filter(|p| !process_gone(*p))

@@ -60,6 +60,9 @@ const SCRUB_JS: &str = "delete globalThis.Temporal;\n\
 const INSPECT_JS: &str = include_str!("../../js/inspect.js");
 const BOOTSTRAP_JS: &str = include_str!("../../js/bootstrap.js");
 const MODULES_JS: &str = include_str!("../../js/modules.js");
+/// Body of the function that installs the `Math.random` replacement of a forked copy
+/// (`Booted::reseed`); called with the seed words as one string, `"a,b,c,d"`.
+const RESEED_JS: &str = include_str!("../../js/reseed.js");
 
 /// The functions of the host API that `bootstrap.js` returns.
 struct Host {
@@ -161,23 +164,33 @@ fn heap_callback(
     }
 }
 
-impl Engine {
-    /// Creates the runtime and its global environment. Runs before the worker is assigned.
-    pub(crate) fn new(
-        control: Arc<Control>,
-        watchdog: Watchdog,
-        out: Outbox,
-    ) -> Result<Self, EngineError> {
+/// A runtime booted with its global environment, not yet wired to a frame pipe or a watchdog:
+/// what the fork server keeps and copies (`Booted::attach` makes it an `Engine`).
+pub(crate) struct Booted {
+    runtime: JsRuntime,
+    host: Host,
+    /// Installs a freshly seeded `Math.random` (compiled here, called in each forked copy).
+    reseed: v8::Global<v8::Function>,
+    control: Arc<Control>,
+    memory_hit: Rc<Cell<bool>>,
+}
+
+impl std::fmt::Debug for Booted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Booted").finish_non_exhaustive()
+    }
+}
+
+impl Booted {
+    /// Creates the runtime and its global environment. Starts no thread and needs no async
+    /// runtime, so a single-threaded fork server can boot once and fork copies.
+    pub(crate) fn new(control: Arc<Control>) -> Result<Self, EngineError> {
         let mut runtime = JsRuntime::try_new(RuntimeOptions {
             extensions: vec![ops::vm_host::init()],
             ..Default::default()
         })
         .map_err(|err| EngineError::Create(err.to_string()))?;
         control.set_isolate(runtime.v8_isolate().thread_safe_handle());
-        runtime
-            .op_state()
-            .borrow_mut()
-            .put(Sink::new(out, Arc::clone(&control)));
         runtime
             .op_state()
             .borrow_mut()
@@ -226,6 +239,19 @@ impl Engine {
             ],
         )
         .map_err(EngineError::Bootstrap)?;
+        let reseed_source = format!("({{ reseed(seed) {{\n{RESEED_JS}\n}} }})");
+        let reseed = match script::run(&mut runtime, "vm-system:reseed", &reseed_source) {
+            Completion::Value(holder) => script::functions(&mut runtime, &holder, ["reseed"])
+                .map_err(EngineError::Bootstrap)?,
+            Completion::Threw(error) => {
+                return Err(EngineError::Bootstrap(script::to_string(
+                    &mut runtime,
+                    &error,
+                )));
+            }
+            Completion::Terminated => return Err(EngineError::Bootstrap("terminated".into())),
+        };
+        let [reseed] = reseed;
         let memory_hit = Rc::new(Cell::new(false));
         if HEAP_CALLBACK {
             runtime.add_near_heap_limit_callback(heap_callback(
@@ -233,8 +259,9 @@ impl Engine {
                 Rc::clone(&memory_hit),
             ));
         }
-        Ok(Engine {
+        Ok(Booted {
             runtime,
+            reseed,
             host: Host {
                 configure,
                 mute,
@@ -248,15 +275,82 @@ impl Engine {
                 clear_timers,
             },
             control,
-            watchdog,
             memory_hit,
+        })
+    }
+
+    /// Leaves the heap as a fork server should hold it before forking: compiles and runs one
+    /// trivial script, then collects garbage. The first compile after boot frees what booting
+    /// left for later (dropped bytecode, atoms); done once here, no forked copy pays it again, on
+    /// pages it would first have to copy.
+    pub(crate) fn settle(&mut self) {
+        let _ = script::run(&mut self.runtime, "vm-system:settle", "void 0");
+        self.runtime.v8_isolate().low_memory_notification();
+    }
+
+    /// Gives a forked copy its own `Math.random` sequence. A fork inherits the engine's generator
+    /// state, so without this every session forked from one zygote would draw the same numbers.
+    /// The replacement is xoshiro128** seeded from the OS (`getrandom`), with the built-in's
+    /// name, length and property attributes.
+    pub(crate) fn reseed(&mut self) -> Result<(), EngineError> {
+        let mut seed = [0u32; 4];
+        let mut filled = 0;
+        let bytes = std::mem::size_of_val(&seed);
+        while filled < bytes {
+            // SAFETY: the pointer and length describe the unfilled tail of `seed`.
+            let got = unsafe {
+                libc::getrandom(
+                    seed.as_mut_ptr().cast::<u8>().add(filled).cast(),
+                    bytes - filled,
+                    0,
+                )
+            };
+            match usize::try_from(got) {
+                Ok(got) => filled += got,
+                Err(_) => {
+                    let err = std::io::Error::last_os_error();
+                    if err.kind() != std::io::ErrorKind::Interrupted {
+                        return Err(EngineError::Create(format!("failed to seed: {err}")));
+                    }
+                }
+            }
+        }
+        if seed == [0; 4] {
+            seed[0] = 1;
+        }
+        let seed = format!("{},{},{},{}", seed[0], seed[1], seed[2], seed[3]);
+        let reseed = self.reseed.clone();
+        match script::call(&mut self.runtime, &reseed, &[Arg::Str(&seed)]) {
+            Completion::Value(_) => Ok(()),
+            Completion::Threw(error) => Err(EngineError::Bootstrap(script::to_string(
+                &mut self.runtime,
+                &error,
+            ))),
+            Completion::Terminated => Err(EngineError::Bootstrap("terminated".into())),
+        }
+    }
+
+    /// Wires the runtime to its frame pipe and watchdog: the engine that serves the session.
+    pub(crate) fn attach(self, watchdog: Watchdog, out: Outbox) -> Engine {
+        self.runtime
+            .op_state()
+            .borrow_mut()
+            .put(Sink::new(out, Arc::clone(&self.control)));
+        Engine {
+            runtime: self.runtime,
+            host: self.host,
+            control: self.control,
+            watchdog,
+            memory_hit: self.memory_hit,
             heap_limit: 0,
             mem_mb: 0,
             strict: false,
             pending: Pending::None,
-        })
+        }
     }
+}
 
+impl Engine {
     /// Makes this runtime the session's: cwd, heap limit, console switch, granted variables,
     /// native modules and the capabilities they enforce.
     pub(crate) fn configure(&mut self, config: &SessionConfig) -> Result<(), EngineError> {
