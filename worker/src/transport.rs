@@ -3,14 +3,17 @@
 //! work while JavaScript runs; a frame is written by the thread that sends it (no wake-up of the
 //! I/O thread), and the I/O thread only flushes what a full socket did not take.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, RawFd};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, BytesMut};
 use futures::StreamExt;
 use protocol::{FrameCodec, FromWorker, ToWorker};
-use tokio::net::unix::OwnedWriteHalf;
+use tokio::io::unix::AsyncFd;
+use tokio::io::{AsyncRead, Interest, ReadBuf};
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio_util::codec::{Encoder, FramedRead};
 
@@ -159,27 +162,28 @@ async fn pump(
     mut io_rx: UnboundedReceiver<Outgoing>,
     inbox_tx: UnboundedSender<ToWorker>,
 ) -> i32 {
-    let stream = match tokio::net::UnixStream::from_std(socket) {
-        Ok(stream) => stream,
+    // Registered for reading only: a registration for writing too would wake this thread each
+    // time the daemon reads what was written (a unix socket signals every gain of write space).
+    let stream = match register(socket, Interest::READABLE) {
+        Ok(stream) => ReadHalf(stream),
         Err(err) => {
             tracing::error!(error = %err, "failed to register the frame pipe");
             return 2;
         }
     };
-    let (read_half, write_half) = stream.into_split();
-    let mut reader = FramedRead::new(read_half, FrameCodec::<ToWorker, FromWorker>::new());
+    let mut reader = FramedRead::new(stream, FrameCodec::<ToWorker, FromWorker>::new());
 
     let write = async move {
         while let Some(order) = io_rx.recv().await {
             match order {
                 Outgoing::Flush => {
-                    if flush(writer, &write_half).await.is_err() {
+                    if flush(writer).await.is_err() {
                         return 0;
                     }
                 }
                 Outgoing::Broken => return 0,
                 Outgoing::Exit(code) => {
-                    let _ = flush(writer, &write_half).await;
+                    let _ = flush(writer).await;
                     return code;
                 }
             }
@@ -212,41 +216,70 @@ async fn pump(
     }
 }
 
-/// Writes the whole buffer, waiting for the socket to take it. `Err` when the pipe is broken.
-async fn flush(writer: &Mutex<Writer>, half: &OwnedWriteHalf) -> Result<(), ()> {
-    loop {
-        {
-            let mut writer = writer.lock().unwrap_or_else(PoisonError::into_inner);
-            if writer.broken {
-                return Err(());
-            }
-            if writer.buf.is_empty() {
-                writer.flush_asked = false;
-                return Ok(());
-            }
-            // Through the registered half, so that a full socket clears its readiness.
-            match half.try_write(&writer.buf) {
-                Ok(0) => {
-                    writer.set_broken();
-                    return Err(());
+/// Registers the socket with this thread's reactor for `interest` only.
+fn register(
+    socket: std::os::unix::net::UnixStream,
+    interest: Interest,
+) -> std::io::Result<AsyncFd<std::os::unix::net::UnixStream>> {
+    // SAFETY: the `UnixStream` owns its descriptor, which stays open and unchanged until the
+    // `AsyncFd` that owns the stream is dropped.
+    unsafe { AsyncFd::register_with_interest(socket, interest) }.map_err(|err| err.into_parts().1)
+}
+
+/// The socket as a reader of frames.
+struct ReadHalf(AsyncFd<std::os::unix::net::UnixStream>);
+
+impl AsyncRead for ReadHalf {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        loop {
+            let mut guard = ready!(self.0.poll_read_ready(cx))?;
+            let unfilled = buf.initialize_unfilled();
+            match guard.try_io(|socket| socket.get_ref().read(unfilled)) {
+                Ok(Ok(n)) => {
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
                 }
-                Ok(n) => {
-                    writer.buf.advance(n);
-                    continue;
-                }
-                Err(err)
-                    if matches!(
-                        err.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
-                    ) => {}
-                Err(_) => {
-                    writer.set_broken();
-                    return Err(());
-                }
+                Ok(Err(err)) => return Poll::Ready(Err(err)),
+                Err(_would_block) => {}
             }
         }
-        if half.writable().await.is_err() {
+    }
+}
+
+/// Writes the whole buffer, waiting for the socket to take it. `Err` when the pipe is broken.
+/// The socket is registered for writing only while this waits.
+async fn flush(writer: &Mutex<Writer>) -> Result<(), ()> {
+    let socket = {
+        let writer = writer.lock().unwrap_or_else(PoisonError::into_inner);
+        writer.socket.try_clone()
+    };
+    let Ok(socket) = socket.and_then(|socket| register(socket, Interest::WRITABLE)) else {
+        writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .set_broken();
+        return Err(());
+    };
+    loop {
+        let Ok(mut ready) = socket.writable().await else {
+            return Err(());
+        };
+        let mut writer = writer.lock().unwrap_or_else(PoisonError::into_inner);
+        if writer.broken {
             return Err(());
         }
+        if writer.write_now().is_err() {
+            writer.set_broken();
+            return Err(());
+        }
+        if writer.buf.is_empty() {
+            writer.flush_asked = false;
+            return Ok(());
+        }
+        ready.clear_ready();
     }
 }
