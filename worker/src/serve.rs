@@ -61,22 +61,22 @@ pub(crate) async fn serve(mut engine: Engine, mut pipe: Pipe) {
                         budget,
                     })
                     .await;
-                if let Some(terminal) = report.terminal {
-                    pipe.out.send(terminal);
-                }
-                // A fatal reason goes before the Done, so the daemon knows it when the Done arrives.
-                if let Some(reason) = &report.fatal {
+                // The terminal event, a fatal reason and the Done leave in one write. A fatal
+                // reason goes before the Done, so the daemon knows it when the Done arrives.
+                let fatal = report.fatal.as_ref().map(|reason| {
                     tracing::warn!(%reason, "exiting: heap did not recover");
-                    pipe.out.send(FromWorker::Fatal {
+                    FromWorker::Fatal {
                         reason: reason.clone(),
-                    });
-                }
-                pipe.out.send(FromWorker::Done {
+                    }
+                });
+                let done = FromWorker::Done {
                     id,
                     outcome: report.outcome,
                     cpu_ms: millis(report.measured.cpu),
                     wall_ms: millis(report.measured.wall),
-                });
+                };
+                pipe.out
+                    .send_all(report.terminal.into_iter().chain(fatal).chain([done]));
                 if report.fatal.is_some() {
                     pipe.out.exit(EXIT_MEMORY);
                     return;

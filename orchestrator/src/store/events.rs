@@ -136,6 +136,23 @@ pub(super) fn append(tx: &Transaction<'_>, events: &[Event]) -> Result<(), Store
     Ok(())
 }
 
+/// Inserts events of an execution that `append` already vetted (new, contiguous, in order).
+pub(super) fn insert(tx: &Transaction<'_>, events: &[Event]) -> Result<(), StoreError> {
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO events (execution_id, seq, ts, type, payload) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for event in events {
+        insert.execute((
+            event.execution_id,
+            event.seq,
+            event.ts,
+            event.event_type,
+            &event.payload,
+        ))?;
+    }
+    Ok(())
+}
+
 /// Up to `limit` events of the execution with `seq > after_seq`, ascending.
 pub(super) fn page(
     tx: &Transaction<'_>,

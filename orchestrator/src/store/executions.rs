@@ -9,7 +9,7 @@ use super::sessions;
 use super::sql::{Json, json_text};
 use crate::model::{
     Event, EventType, ExecError, ExecMetrics, Execution, ExecutionDetail, ExecutionId,
-    ExecutionOutcome, ExecutionStatus, SessionId,
+    ExecutionOutcome, ExecutionStatus, SessionId, Timestamp,
 };
 
 impl Store {
@@ -52,15 +52,15 @@ impl Store {
         id: ExecutionId,
         outcome: ExecutionOutcome,
     ) -> Result<ExecutionDetail, StoreError> {
-        self.write(move |tx| {
-            if let Some((execution, input_echo)) = begin_with {
-                begin(tx, &execution, input_echo)?;
+        self.write(move |tx| match begin_with {
+            Some((execution, input_echo)) => insert_ended(tx, execution, input_echo, id, outcome),
+            None => {
+                finish(tx, id, outcome)?;
+                Ok(ExecutionDetail {
+                    execution: load(tx, id)?,
+                    events: events::all(tx, id)?,
+                })
             }
-            finish(tx, id, outcome)?;
-            Ok(ExecutionDetail {
-                execution: load(tx, id)?,
-                events: events::all(tx, id)?,
-            })
         })
         .await
     }
@@ -197,7 +197,9 @@ fn invalid(reason: &'static str) -> StoreError {
     StoreError::InvalidInput { reason }
 }
 
-fn begin(tx: &Transaction<'_>, e: &Execution, input_echo: Event) -> Result<(), StoreError> {
+/// Checks a new execution row and its `input_echo`, and that its session exists and runs
+/// nothing else.
+fn check_new(tx: &Transaction<'_>, e: &Execution, input_echo: &Event) -> Result<(), StoreError> {
     if e.status != ExecutionStatus::Running || e.ended_at.is_some() {
         return Err(invalid("a new execution must be running"));
     }
@@ -214,12 +216,17 @@ fn begin(tx: &Transaction<'_>, e: &Execution, input_echo: Event) -> Result<(), S
         .prepare_cached("SELECT id FROM executions WHERE session_id = ?1 AND status = 'running'")?
         .query_row([e.session_id], |row| row.get(0))
         .optional()?;
-    if let Some(execution_id) = running {
-        return Err(StoreError::SessionBusy {
+    match running {
+        Some(execution_id) => Err(StoreError::SessionBusy {
             session_id: e.session_id,
             execution_id,
-        });
+        }),
+        None => Ok(()),
     }
+}
+
+fn begin(tx: &Transaction<'_>, e: &Execution, input_echo: Event) -> Result<(), StoreError> {
+    check_new(tx, e, &input_echo)?;
     let args = e.args.as_ref().map(json_text).transpose()?;
     let env = e.env.as_ref().map(json_text).transpose()?;
     tx.prepare_cached(&format!(
@@ -241,6 +248,114 @@ fn begin(tx: &Transaction<'_>, e: &Execution, input_echo: Event) -> Result<(), S
         e.started_at,
     ))?;
     events::append(tx, &[input_echo])
+}
+
+/// Stores an execution that ended before its row was committed: what `begin` and then `finish`
+/// would store, written as the final row and its events at once (no `running` row to update,
+/// nothing to read back). Returns the execution and its events as `load` and `events::all`
+/// would read them.
+fn insert_ended(
+    tx: &Transaction<'_>,
+    mut e: Execution,
+    input_echo: Event,
+    id: ExecutionId,
+    outcome: ExecutionOutcome,
+) -> Result<ExecutionDetail, StoreError> {
+    check_new(tx, &e, &input_echo)?;
+    if e.id != id {
+        return Err(invalid("the outcome belongs to another execution"));
+    }
+    check_outcome(id, &outcome)?;
+    let ExecutionOutcome {
+        status,
+        result,
+        error,
+        wall_ms,
+        cpu_ms,
+        ended_at,
+        pending_events,
+        terminal_event,
+    } = outcome;
+    let mut events = Vec::with_capacity(pending_events.len() + 2);
+    events.push(input_echo);
+    events.extend(pending_events);
+    events.push(terminal_event);
+    // The checks and the `ts` rule of `events::append`, for events that all are new.
+    let mut last_ts: Option<Timestamp> = None;
+    let mut bytes: u64 = 0;
+    for (expected, event) in (1..).zip(events.iter_mut()) {
+        if event.seq != expected {
+            return Err(StoreError::EventOutOfOrder {
+                execution_id: id,
+                expected,
+                found: event.seq,
+            });
+        }
+        let ts = last_ts.map_or(event.ts, |last| last.max(event.ts));
+        event.ts = ts;
+        last_ts = Some(ts);
+        bytes = bytes.saturating_add(u64::try_from(event.payload.len()).unwrap_or(u64::MAX));
+    }
+    let args = e.args.as_ref().map(json_text).transpose()?;
+    let env = e.env.as_ref().map(json_text).transpose()?;
+    e.status = status;
+    e.result = result;
+    e.error = error;
+    e.metrics = ExecMetrics {
+        wall_ms,
+        cpu_ms,
+        event_count: u64::try_from(events.len()).unwrap_or(u64::MAX),
+        output_bytes: bytes,
+    };
+    e.ended_at = Some(ended_at);
+    let (code, message, name, stack) = match &e.error {
+        Some(err) => (
+            Some(&err.code),
+            Some(&err.message),
+            err.name.as_ref(),
+            err.stack.as_ref(),
+        ),
+        None => (None, None, None, None),
+    };
+    tx.prepare_cached(&format!(
+        "INSERT INTO executions ({EXECUTION_COLUMNS})
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                 ?18, ?19)"
+    ))?
+    .execute(rusqlite::params![
+        e.id,
+        e.session_id,
+        e.kind,
+        e.status,
+        &e.input,
+        &e.path,
+        &args,
+        &env,
+        &e.result,
+        code,
+        message,
+        name,
+        stack,
+        e.metrics.wall_ms,
+        e.metrics.cpu_ms,
+        e.metrics.event_count,
+        e.metrics.output_bytes,
+        e.started_at,
+        e.ended_at,
+    ])?;
+    events::insert(tx, &events)?;
+    // What a read returns: the JSON columns as parsed back from their stored text.
+    let reparse = |text: Option<String>| -> Result<Option<serde_json::Value>, StoreError> {
+        text.map(|text| serde_json::from_str(&text))
+            .transpose()
+            .map_err(|err| StoreError::from(rusqlite::Error::ToSqlConversionFailure(Box::new(err))))
+    };
+    e.args = reparse(args)?;
+    e.env = reparse(env)?;
+    Ok(ExecutionDetail {
+        execution: e,
+        events,
+    })
 }
 
 /// Checks that an outcome is self-consistent and belongs to execution `id`.
@@ -504,6 +619,75 @@ mod tests {
             ..e
         };
         assert_eq!(done, want);
+    }
+
+    #[tokio::test]
+    async fn an_execution_ended_before_its_row_is_stored_as_begin_and_finish_would() {
+        let (_dir, store) = open_temp().await;
+        let s = session(template(&store).await, SessionStatus::Ready, ts(1));
+        store.insert_session(s.clone()).await.unwrap();
+        let console = r#"{"level":"log","text":"hi"}"#;
+        let (e, echo) = repl_execution(s.id, ts(10), "console.log('hi'); 40 + 2");
+        let mut late = event(e.id, 2, EventType::Console, console);
+        // A clock that went back: stored at the previous event's ts.
+        late.ts = ts(9);
+        let pending = vec![late, event(e.id, 3, EventType::Console, console)];
+        let ended = store
+            .end_execution(
+                Some((e.clone(), echo.clone())),
+                e.id,
+                outcome_ok(e.id, 4, pending),
+            )
+            .await
+            .unwrap();
+        assert_eq!(ended, store.get_execution(e.id).await.unwrap());
+        assert_eq!(ended.execution.status, ExecutionStatus::Ok);
+        assert_eq!(ended.execution.metrics.event_count, 4);
+        let stamps: Vec<Timestamp> = ended.events.iter().map(|ev| ev.ts).collect();
+        assert_eq!(stamps, [ts(10), ts(10), ts(1003), ts(1004)]);
+
+        // Run-file fields read back the same way, and a busy session refuses.
+        let (mut other, other_echo) = repl_execution(s.id, ts(60), "1");
+        other.args = Some(json!({"f": 0.1, "n": [1, 2.5e300]}));
+        other.env = Some(json!({"B": "2", "A": "1"}));
+        let ended = store
+            .end_execution(
+                Some((other.clone(), other_echo)),
+                other.id,
+                outcome_ok(other.id, 2, Vec::new()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(ended, store.get_execution(other.id).await.unwrap());
+        // A gap in the seqs stores nothing.
+        let (gap, gap_echo) = repl_execution(s.id, ts(90), "4");
+        let err = store
+            .end_execution(
+                Some((gap.clone(), gap_echo)),
+                gap.id,
+                outcome_ok(gap.id, 3, Vec::new()),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::EventOutOfOrder { .. }), "{err:?}");
+        let (running, running_echo) = repl_execution(s.id, ts(70), "2");
+        store
+            .begin_execution(running.clone(), running_echo)
+            .await
+            .unwrap();
+        let (third, third_echo) = repl_execution(s.id, ts(80), "3");
+        let err = store
+            .end_execution(
+                Some((third.clone(), third_echo)),
+                third.id,
+                outcome_ok(third.id, 2, Vec::new()),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::SessionBusy { execution_id, .. } if execution_id == running.id),
+            "{err:?}"
+        );
     }
 
     #[tokio::test]

@@ -304,7 +304,7 @@ fn write_group(conn: &mut Connection, group: Vec<WriteJob>) {
     let shared = group.len() > 1;
     let mut replies = Vec::with_capacity(group.len());
     for job in group {
-        if shared && let Err(err) = tx.execute_batch("SAVEPOINT job") {
+        if shared && let Err(err) = run_cached(&tx, "SAVEPOINT job") {
             tracing::error!(error = %err, "failed to open a savepoint");
             continue;
         }
@@ -321,11 +321,11 @@ fn write_group(conn: &mut Connection, group: Vec<WriteJob>) {
         };
         if shared {
             let end = if ok {
-                "RELEASE job"
+                run_cached(&tx, "RELEASE job")
             } else {
-                "ROLLBACK TO job; RELEASE job"
+                tx.execute_batch("ROLLBACK TO job; RELEASE job")
             };
-            if let Err(err) = tx.execute_batch(end) {
+            if let Err(err) = end {
                 tracing::error!(error = %err, "failed to close a savepoint");
             }
         } else if !ok {
@@ -353,6 +353,12 @@ fn write_group(conn: &mut Connection, group: Vec<WriteJob>) {
             }
         }
     }
+}
+
+/// Runs one statement from the connection's statement cache (savepoints of a shared
+/// transaction: two per write, not worth parsing each time).
+fn run_cached(tx: &Transaction<'_>, sql: &str) -> rusqlite::Result<()> {
+    tx.prepare_cached(sql)?.execute([]).map(drop)
 }
 
 #[cfg(test)]
