@@ -247,7 +247,7 @@ async fn promises_are_awaited() {
 async fn timers_run_before_the_end() {
     let (mut w, _dir) = worker().await;
     let r = w
-        .repl("let n = 0; const t = setInterval(() => { console.log('tick', ++n); if (n === 3) clearInterval(t) }, 5); setTimeout((a, b) => console.log('late', a + b), 30, 1, 2); queueMicrotask(() => console.log('micro')); 'sync'")
+        .repl("let n = 0; const t = setInterval(() => { console.log('tick', ++n); if (n === 3) { clearInterval(t); setTimeout((a, b) => console.log('late', a + b), 10, 1, 2) } }, 5); queueMicrotask(() => console.log('micro')); 'sync'")
         .await;
     assert_eq!(value_of(&r)["json"], "sync");
     let texts: Vec<String> = console_texts(&r).into_iter().map(|(_, t)| t).collect();
