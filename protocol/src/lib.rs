@@ -16,6 +16,6 @@ pub use frame::{
     Budget, ConsoleLevel, EventType, ExecId, ExecKind, ExecLimits, ExecOutcome, FromWorker,
     OutputLimit, SessionConfig, StopCause, ToWorker, WorkerEvent,
 };
-pub use packet::{recv_packet, send_packet};
+pub use packet::{recv_packet, send_packet, seqpacket_pair};
 pub use version::{PROTOCOL_VERSION, is_compatible};
 pub use zygote::{FORK_FDS, FromZygote, MAX_PACKET_LEN, ToZygote, decode_packet, encode_packet};

@@ -11,6 +11,25 @@ const MAX_FDS: usize = 4;
 /// Control buffer in `u64` words (aligned for `cmsghdr`), room for `MAX_FDS` descriptors.
 const CONTROL_WORDS: usize = 8;
 
+/// A connected pair of `SOCK_SEQPACKET` unix sockets, both close-on-exec.
+pub fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` is a valid out array of two descriptors.
+    let rc = unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: both descriptors are fresh and owned by nobody else.
+    unsafe { Ok((OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))) }
+}
+
 /// Sends `body` and `fds` as one packet. Retries on `EINTR`; a non-blocking socket that is full
 /// answers `WouldBlock`.
 pub fn send_packet(socket: BorrowedFd<'_>, body: &[u8], fds: &[BorrowedFd<'_>]) -> io::Result<()> {
@@ -118,25 +137,9 @@ mod tests {
 
     use super::*;
 
-    fn seqpacket_pair() -> (OwnedFd, OwnedFd) {
-        let mut fds = [0; 2];
-        // SAFETY: `fds` is a valid out array of two descriptors.
-        let rc = unsafe {
-            libc::socketpair(
-                libc::AF_UNIX,
-                libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-                0,
-                fds.as_mut_ptr(),
-            )
-        };
-        assert_eq!(rc, 0);
-        // SAFETY: both descriptors are fresh and owned by nobody else.
-        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
-    }
-
     #[test]
     fn packets_carry_bodies_and_descriptors() {
-        let (a, b) = seqpacket_pair();
+        let (a, b) = seqpacket_pair().unwrap();
         let (mut left, right) = UnixStream::pair().unwrap();
         send_packet(a.as_fd(), b"one", &[right.as_fd()]).unwrap();
         send_packet(a.as_fd(), b"two", &[]).unwrap();

@@ -97,6 +97,14 @@ impl ExitReason {
         }
     }
 
+    /// Classifies the result of waiting for a process; a failed wait counts as code -1.
+    pub(crate) fn from_wait(status: std::io::Result<std::process::ExitStatus>) -> ExitReason {
+        match status {
+            Ok(status) => ExitReason::from_status(status),
+            Err(_) => ExitReason::Exited { code: -1 },
+        }
+    }
+
     /// Classifies a bare exit status (no `Fatal`, no stop or kill of ours).
     pub(crate) fn from_status(status: std::process::ExitStatus) -> ExitReason {
         use std::os::unix::process::ExitStatusExt;

@@ -248,10 +248,7 @@ async fn handshake(frames: &mut Frames, child: &mut Process) -> Result<Hello, Wo
         let frame = tokio::select! {
             frame = frames.next() => frame,
             status = child.wait(), if exited.is_none() => {
-                exited = Some(match status {
-                    Ok(status) => ExitReason::from_status(status),
-                    Err(_) => ExitReason::Exited { code: -1 },
-                });
+                exited = Some(ExitReason::from_wait(status));
                 continue;
             }
         };
@@ -292,10 +289,7 @@ async fn handshake(frames: &mut Frames, child: &mut Process) -> Result<Hello, Wo
                 // The worker closed its end: it is exiting (or already has).
                 let reason = match exited {
                     Some(reason) => reason,
-                    None => match child.wait().await {
-                        Ok(status) => ExitReason::from_status(status),
-                        Err(_) => ExitReason::Exited { code: -1 },
-                    },
+                    None => ExitReason::from_wait(child.wait().await),
                 };
                 return Err(WorkerError::ExitedDuringStart(reason));
             }
@@ -318,7 +312,7 @@ fn frame_name(frame: &FromWorker) -> &'static str {
 }
 
 /// Kills the child's process group and reaps the child; returns how it ended.
-async fn reap(child: &mut Process, pid: Option<u32>) -> ExitReason {
+pub(super) async fn reap(child: &mut Process, pid: Option<u32>) -> ExitReason {
     if let Some(pid) = pid {
         unix::signal_group_logged(pid, unix::SIGKILL);
     }

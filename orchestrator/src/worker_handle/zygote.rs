@@ -10,12 +10,12 @@ use std::time::Duration;
 
 use protocol::{FromZygote, PROTOCOL_VERSION, ToZygote, is_compatible};
 use tokio::io::unix::AsyncFd;
-use tokio::process::Child;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::instrument;
 
 use super::process::ForkedExit;
-use super::spawn::{SpawnConfig, spawn_process, spawn_stderr_forwarder};
+use super::process::Process;
+use super::spawn::{SpawnConfig, reap, spawn_process, spawn_stderr_forwarder};
 use super::{ExitReason, Label, WorkerError, unix};
 
 /// The answer to one fork request: the child's pid and where its exit status will arrive.
@@ -60,10 +60,12 @@ impl Zygote {
     /// the process is killed and reaped before the error is returned.
     #[instrument(skip_all, fields(pid = tracing::field::Empty))]
     pub(crate) async fn start(cfg: &SpawnConfig) -> Result<Zygote, WorkerError> {
-        let (ours, theirs) = unix::seqpacket_pair().map_err(WorkerError::Pipe)?;
+        let (ours, theirs) = protocol::seqpacket_pair().map_err(WorkerError::Pipe)?;
         let (stderr, stderr_theirs) = unix::pipe().map_err(WorkerError::Pipe)?;
-        let mut child = spawn_process(cfg, &["--zygote"], theirs, stderr_theirs)?;
-        let Some(pid) = child.id() else {
+        let child = spawn_process(cfg, &["--zygote"], theirs, stderr_theirs)?;
+        let pid = child.id();
+        let mut child = Process::Spawned(child);
+        let Some(pid) = pid else {
             return Err(WorkerError::ExitedDuringStart(reap(&mut child, None).await));
         };
         tracing::Span::current().record("pid", pid);
@@ -167,7 +169,7 @@ impl Zygote {
 /// What the zygote's task owns.
 struct Owned {
     pid: u32,
-    child: Child,
+    child: Process,
     socket: AsyncFd<OwnedFd>,
     inbox: mpsc::UnboundedReceiver<Request>,
     ended: watch::Sender<bool>,
@@ -177,18 +179,14 @@ struct Owned {
 /// Reads `Hello` then `Ready`: the engine name and version.
 async fn handshake(
     socket: &AsyncFd<OwnedFd>,
-    child: &mut Child,
+    child: &mut Process,
 ) -> Result<(String, String), WorkerError> {
     let mut hello = None;
     loop {
         let message = tokio::select! {
             message = receive(socket) => message,
             status = child.wait() => {
-                let reason = match status {
-                    Ok(status) => ExitReason::from_status(status),
-                    Err(_) => ExitReason::Exited { code: -1 },
-                };
-                return Err(WorkerError::ExitedDuringStart(reason));
+                return Err(WorkerError::ExitedDuringStart(ExitReason::from_wait(status)));
             }
         };
         match message.map_err(WorkerError::Pipe)? {
@@ -221,10 +219,7 @@ async fn handshake(
             }
             Some(Err(err)) => return Err(WorkerError::Unreadable(err)),
             None => {
-                let reason = match child.wait().await {
-                    Ok(status) => ExitReason::from_status(status),
-                    Err(_) => ExitReason::Exited { code: -1 },
-                };
+                let reason = ExitReason::from_wait(child.wait().await);
                 return Err(WorkerError::ExitedDuringStart(reason));
             }
         }
@@ -290,7 +285,7 @@ async fn run(owned: Owned) {
             Ok(status) => status,
             Err(_) => {
                 unix::signal_group_logged(pid, unix::SIGKILL);
-                let _ = child.start_kill();
+                child.start_kill();
                 child.wait().await
             }
         },
@@ -389,18 +384,6 @@ async fn receive(
             Ok(Err(err)) => return Err(err),
             Err(_would_block) => {}
         }
-    }
-}
-
-/// Kills and reaps a zygote that failed to start; returns how it ended.
-async fn reap(child: &mut Child, pid: Option<u32>) -> ExitReason {
-    if let Some(pid) = pid {
-        unix::signal_group_logged(pid, unix::SIGKILL);
-    }
-    let _ = child.start_kill();
-    match child.wait().await {
-        Ok(status) => ExitReason::from_status(status),
-        Err(_) => ExitReason::Exited { code: -1 },
     }
 }
 
