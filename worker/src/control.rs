@@ -25,7 +25,7 @@ struct State {
     /// The last execution that began; ids only grow within a worker.
     last_begun: Option<ExecId>,
     /// A stop for an execution whose `Exec` frame the JavaScript thread has not picked up yet
-    /// (the frame thread reads a `Cancel` right behind its `Exec`): applied when it begins.
+    /// (a `Cancel` read right behind its `Exec`): applied when it begins.
     early: Option<(ExecId, Cause)>,
     /// Interrupts the `database` module's connection (`sqlite3_interrupt`) on a stop.
     db_interrupt: Option<Arc<rusqlite::InterruptHandle>>,

@@ -149,19 +149,31 @@ fn serve_session(booted: Booted, control: Arc<Control>, pipe: transport::Pipe) -
         (Err(err), _) => fail_boot(&pipe, &WorkerError::Thread(err)),
         (_, Err(err)) => fail_boot(&pipe, &err),
     };
+    let inbox = {
+        let _entered = runtime.enter();
+        pipe.input.attach()
+    };
+    let inbox = match inbox {
+        Ok(inbox) => inbox,
+        Err(err) => fail_boot_with(&pipe.out, &WorkerError::Pipe(err)),
+    };
     let engine = booted.attach(watchdog, pipe.out.clone());
     pipe.out.send(FromWorker::Ready);
-    runtime.block_on(serve::serve(engine, pipe));
+    runtime.block_on(serve::serve(engine, pipe.out, inbox));
     // serve() returns only after asking the frame thread to flush and exit; wait for it.
     park_forever()
 }
 
 fn fail_boot(pipe: &transport::Pipe, err: &WorkerError) -> ! {
+    fail_boot_with(&pipe.out, err)
+}
+
+fn fail_boot_with(out: &transport::Outbox, err: &WorkerError) -> ! {
     tracing::error!(error = %err, cause = ?std::error::Error::source(err), "worker failed to boot");
-    pipe.out.send(FromWorker::BootFailed {
+    out.send(FromWorker::BootFailed {
         reason: err.to_string(),
     });
-    pipe.out.exit(2);
+    out.exit(2);
     park_forever()
 }
 

@@ -5,22 +5,23 @@ use protocol::{FromWorker, ToWorker};
 
 use crate::engine::{Engine, Job};
 use crate::memory;
-use crate::transport::Pipe;
+use crate::transport::{Inbox, Outbox};
 
 /// Exit code when the heap did not recover after a memory stop.
 pub(crate) const EXIT_MEMORY: i32 = 3;
 /// Exit code when `Configure` could not be applied.
 pub(crate) const EXIT_CONFIGURE: i32 = 4;
 
-/// Serves frames until the pipe closes or the worker must exit.
-pub(crate) async fn serve(mut engine: Engine, mut pipe: Pipe) {
+/// Serves frames until the worker must exit (a closed pipe or `Shutdown` end the process while
+/// `inbox` reads).
+pub(crate) async fn serve(mut engine: Engine, out: Outbox, mut inbox: Inbox) {
     let mut heap = memory::IdleTrim::new();
     // Set after an execution that grew the heap; cleared by the trim, once no frame came for
     // `IDLE_AFTER`.
     let mut trim_when_idle = false;
     loop {
         let frame = if trim_when_idle {
-            match tokio::time::timeout(memory::IDLE_AFTER, pipe.inbox.recv()).await {
+            match tokio::time::timeout(memory::IDLE_AFTER, inbox.next()).await {
                 Ok(frame) => frame,
                 Err(_elapsed) => {
                     trim_when_idle = false;
@@ -29,17 +30,16 @@ pub(crate) async fn serve(mut engine: Engine, mut pipe: Pipe) {
                 }
             }
         } else {
-            pipe.inbox.recv().await
+            inbox.next().await
         };
-        let Some(frame) = frame else { return };
         match frame {
             ToWorker::Configure(config) => match engine.configure(&config) {
-                Ok(()) => pipe.out.send(FromWorker::Configured),
+                Ok(()) => out.send(FromWorker::Configured),
                 Err(err) => {
-                    pipe.out.send(FromWorker::ConfigureFailed {
+                    out.send(FromWorker::ConfigureFailed {
                         reason: err.to_string(),
                     });
-                    pipe.out.exit(EXIT_CONFIGURE);
+                    out.exit(EXIT_CONFIGURE);
                     return;
                 }
             },
@@ -61,6 +61,9 @@ pub(crate) async fn serve(mut engine: Engine, mut pipe: Pipe) {
                         budget,
                     })
                     .await;
+                // No user code runs any more: this thread reads the next frames (a hang-up still
+                // ends the process at once), so the daemon's next `Exec` wakes only this thread.
+                inbox.take_over();
                 // The terminal event, a fatal reason and the Done leave in one write. A fatal
                 // reason goes before the Done, so the daemon knows it when the Done arrives.
                 let fatal = report.fatal.as_ref().map(|reason| {
@@ -75,15 +78,14 @@ pub(crate) async fn serve(mut engine: Engine, mut pipe: Pipe) {
                     cpu_ms: millis(report.measured.cpu),
                     wall_ms: millis(report.measured.wall),
                 };
-                pipe.out
-                    .send_all(report.terminal.into_iter().chain(fatal).chain([done]));
+                out.send_all(report.terminal.into_iter().chain(fatal).chain([done]));
                 if report.fatal.is_some() {
-                    pipe.out.exit(EXIT_MEMORY);
+                    out.exit(EXIT_MEMORY);
                     return;
                 }
                 trim_when_idle = heap.due();
             }
-            // Cancels and shutdowns are handled by the frame thread; nothing to do here.
+            // Cancels and shutdowns are acted on where they are read; they never reach here.
             ToWorker::Cancel { .. } | ToWorker::Shutdown => {}
         }
     }
