@@ -27,3 +27,15 @@ pub(crate) enum EngineError {
     #[error("failed to configure the session: {0}")]
     Configure(String),
 }
+
+/// `err` followed by its chain of causes, `: `-separated: the reason a `BootFailed` carries.
+pub(crate) fn with_causes(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -88,13 +88,7 @@ fn run() -> Result<(), WorkerError> {
         return zygote::run(args.fd);
     }
     let control = Control::new();
-    let hello = FromWorker::Hello {
-        protocol_version: PROTOCOL_VERSION,
-        pid: std::process::id(),
-        engine: engine::ENGINE.into(),
-        engine_version: engine::ENGINE_VERSION.into(),
-    };
-    let pipe = transport::start(args.fd, Arc::clone(&control), hello)?;
+    let pipe = transport::start(args.fd, Arc::clone(&control), hello())?;
     let booted = {
         // Inside the session's async runtime: V8 posts delayed tasks to the runtime the isolate
         // was created in (the QuickJS backend posts none).
@@ -104,25 +98,22 @@ fn run() -> Result<(), WorkerError> {
     };
     let booted = match booted {
         Ok(booted) => booted,
-        Err(err) => {
-            let err = WorkerError::Engine(err);
-            tracing::error!(error = %err, cause = ?std::error::Error::source(&err), "worker failed to boot");
-            pipe.out.send(FromWorker::BootFailed {
-                reason: format!(
-                    "{err}: {}",
-                    std::error::Error::source(&err)
-                        .map(ToString::to_string)
-                        .unwrap_or_default()
-                ),
-            });
-            pipe.out.exit(2);
-            park_forever();
-        }
+        Err(err) => fail_boot(&pipe.out, &WorkerError::Engine(err)),
     };
     // Booting parsed and ran far more than an idle runtime keeps: give it back before the worker
     // waits in the pool.
     memory::release_boot_memory();
     serve_session(booted, control, pipe)
+}
+
+/// The first frame a worker sends: who is speaking (this process, spawned or forked).
+fn hello() -> FromWorker {
+    FromWorker::Hello {
+        protocol_version: PROTOCOL_VERSION,
+        pid: std::process::id(),
+        engine: engine::ENGINE.into(),
+        engine_version: engine::ENGINE_VERSION.into(),
+    }
 }
 
 /// The async runtime the JavaScript thread runs the session on.
@@ -146,8 +137,8 @@ fn serve_session(booted: Booted, control: Arc<Control>, pipe: transport::Pipe) -
     let runtime = session_runtime();
     let (watchdog, runtime) = match (watchdog, runtime) {
         (Ok(watchdog), Ok(runtime)) => (watchdog, runtime),
-        (Err(err), _) => fail_boot(&pipe, &WorkerError::Thread(err)),
-        (_, Err(err)) => fail_boot(&pipe, &err),
+        (Err(err), _) => fail_boot(&pipe.out, &WorkerError::Thread(err)),
+        (_, Err(err)) => fail_boot(&pipe.out, &err),
     };
     let inbox = {
         let _entered = runtime.enter();
@@ -155,7 +146,7 @@ fn serve_session(booted: Booted, control: Arc<Control>, pipe: transport::Pipe) -
     };
     let inbox = match inbox {
         Ok(inbox) => inbox,
-        Err(err) => fail_boot_with(&pipe.out, &WorkerError::Pipe(err)),
+        Err(err) => fail_boot(&pipe.out, &WorkerError::Pipe(err)),
     };
     let engine = booted.attach(watchdog, pipe.out.clone());
     pipe.out.send(FromWorker::Ready);
@@ -164,14 +155,12 @@ fn serve_session(booted: Booted, control: Arc<Control>, pipe: transport::Pipe) -
     park_forever()
 }
 
-fn fail_boot(pipe: &transport::Pipe, err: &WorkerError) -> ! {
-    fail_boot_with(&pipe.out, err)
-}
-
-fn fail_boot_with(out: &transport::Outbox, err: &WorkerError) -> ! {
+/// Reports `BootFailed` (the error and its causes), then ends the process with code 2 once the
+/// frame is out.
+pub(crate) fn fail_boot(out: &transport::Outbox, err: &WorkerError) -> ! {
     tracing::error!(error = %err, cause = ?std::error::Error::source(err), "worker failed to boot");
     out.send(FromWorker::BootFailed {
-        reason: err.to_string(),
+        reason: error::with_causes(err),
     });
     out.exit(2);
     park_forever()

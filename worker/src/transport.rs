@@ -411,10 +411,7 @@ pub(crate) fn start(
     let socket = unsafe { UnixStream::from_raw_fd(fd) };
     socket.set_nonblocking(true).map_err(WorkerError::Pipe)?;
     // The descriptor arrives inheritable (dup2); no process the `exec` module starts may get it.
-    // SAFETY: fcntl on a descriptor we own, with integer arguments only.
-    if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } < 0 {
-        return Err(WorkerError::Pipe(std::io::Error::last_os_error()));
-    }
+    set_cloexec(fd).map_err(WorkerError::Pipe)?;
     let writer = Writer {
         socket: socket.try_clone().map_err(WorkerError::Pipe)?,
         buf: BytesMut::new(),
@@ -468,6 +465,15 @@ pub(crate) fn start(
         .spawn(move || exit_now(pump(&shared)))
         .map_err(WorkerError::Thread)?;
     Ok(Pipe { out, input })
+}
+
+/// Marks descriptor `fd` close-on-exec.
+pub(crate) fn set_cloexec(fd: RawFd) -> std::io::Result<()> {
+    // SAFETY: fcntl with integer arguments only; a bad descriptor only makes it fail.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Takes ownership of a descriptor a system call returned, or of its error.

@@ -11,21 +11,14 @@ use protocol::{FORK_FDS, FromZygote, PROTOCOL_VERSION, ToZygote};
 use crate::control::Control;
 use crate::engine::{self, Booted};
 use crate::error::WorkerError;
-use crate::{memory, serve_session, transport};
-
-/// What the request loop hands back when it returns in a forked copy.
-struct Forked {
-    booted: Booted,
-    control: Arc<Control>,
-    frames: OwnedFd,
-}
+use crate::{fail_boot, hello, memory, serve_session, transport};
 
 /// Runs the fork server on the `SOCK_SEQPACKET` socket `fd`. Returns in the server when the daemon
 /// closed the socket; in a forked copy it serves the session and never returns.
 pub(crate) fn run(fd: RawFd) -> Result<(), WorkerError> {
     // SAFETY: the daemon passes us this descriptor and nothing else in the process owns it.
     let socket = unsafe { OwnedFd::from_raw_fd(fd) };
-    set_cloexec(socket.as_raw_fd()).map_err(WorkerError::Pipe)?;
+    transport::set_cloexec(socket.as_raw_fd()).map_err(WorkerError::Pipe)?;
     send(
         &socket,
         &FromZygote::Hello {
@@ -45,10 +38,7 @@ pub(crate) fn run(fd: RawFd) -> Result<(), WorkerError> {
     let mut booted = match Booted::new(Arc::clone(&control)) {
         Ok(booted) => booted,
         Err(err) => {
-            let reason = match std::error::Error::source(&err) {
-                Some(cause) => format!("{err}: {cause}"),
-                None => err.to_string(),
-            };
+            let reason = crate::error::with_causes(&err);
             send(&socket, &FromZygote::BootFailed { reason })?;
             return Err(WorkerError::Engine(err));
         }
@@ -63,11 +53,7 @@ pub(crate) fn run(fd: RawFd) -> Result<(), WorkerError> {
             // In the forked copy: nothing of the server's may stay open or blocked here.
             drop(children);
             drop(socket);
-            serve_copy(Forked {
-                booted,
-                control,
-                frames,
-            })
+            serve_copy(booted, control, frames)
         }
     }
 }
@@ -162,29 +148,17 @@ fn become_copy(server: u32, stderr: &OwnedFd) {
 }
 
 /// Serves one session in a forked copy; ends the process.
-fn serve_copy(forked: Forked) -> Result<(), WorkerError> {
-    let Forked {
-        mut booted,
-        control,
-        frames,
-    } = forked;
+fn serve_copy(
+    mut booted: Booted,
+    control: Arc<Control>,
+    frames: OwnedFd,
+) -> Result<(), WorkerError> {
     let fd = frames.as_raw_fd();
     // The transport takes the descriptor over.
     std::mem::forget(frames);
-    let hello = protocol::FromWorker::Hello {
-        protocol_version: PROTOCOL_VERSION,
-        pid: std::process::id(),
-        engine: engine::ENGINE.into(),
-        engine_version: engine::ENGINE_VERSION.into(),
-    };
-    let pipe = transport::start(fd, Arc::clone(&control), hello)?;
+    let pipe = transport::start(fd, Arc::clone(&control), hello())?;
     if let Err(err) = booted.reseed() {
-        let err = WorkerError::Engine(err);
-        pipe.out.send(protocol::FromWorker::BootFailed {
-            reason: err.to_string(),
-        });
-        pipe.out.exit(2);
-        return Err(err);
+        fail_boot(&pipe.out, &WorkerError::Engine(err));
     }
     serve_session(booted, control, pipe)
 }
@@ -257,12 +231,4 @@ fn send(socket: &OwnedFd, message: &FromZygote) -> Result<(), WorkerError> {
     let body = protocol::encode_packet(message)
         .map_err(|err| WorkerError::Pipe(std::io::Error::other(err)))?;
     protocol::send_packet(socket.as_fd(), &body, &[]).map_err(WorkerError::Pipe)
-}
-
-fn set_cloexec(fd: RawFd) -> std::io::Result<()> {
-    // SAFETY: fcntl on a descriptor we own, with integer arguments only.
-    if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
 }

@@ -11,7 +11,6 @@ use std::time::{Duration, SystemTime};
 use futures::StreamExt;
 use protocol::{FrameCodec, FromWorker, PROTOCOL_VERSION, is_compatible};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Child;
 use tokio::sync::{mpsc, watch};
 use tracing::{Instrument, instrument};
 
@@ -75,16 +74,9 @@ pub(crate) async fn start_worker(cfg: &SpawnConfig) -> Result<WorkerHandle, Work
     let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(WorkerError::Pipe)?;
     let (stderr, stderr_theirs) = unix::pipe().map_err(WorkerError::Pipe)?;
     let started_at = SystemTime::now();
-    let child = spawn_process(cfg, &[], OwnedFd::from(theirs), stderr_theirs)?;
-    let Some(pid) = child.id() else {
-        // Only a reaped child has no pid, and nobody has waited for this one yet.
-        let mut process = Process::Spawned(child);
-        return Err(WorkerError::ExitedDuringStart(
-            reap(&mut process, None).await,
-        ));
-    };
+    let (child, pid) = spawn_process(cfg, &[], OwnedFd::from(theirs), stderr_theirs).await?;
     tracing::Span::current().record("pid", pid);
-    handshake_and_supervise(cfg, Process::Spawned(child), pid, ours, stderr, started_at).await
+    handshake_and_supervise(cfg, child, pid, ours, stderr, started_at).await
 }
 
 /// Asks the zygote for a forked worker and waits for its `Hello` then `Ready`, like
@@ -108,13 +100,14 @@ pub(crate) async fn fork_worker(
 }
 
 /// Starts `cfg.worker_bin` with `args`: `fd` on descriptor 3, stdin and stdout on `/dev/null`,
-/// stderr on `stderr`, an empty environment, cwd `/`, its own session and process group.
-pub(super) fn spawn_process(
+/// stderr on `stderr`, an empty environment, cwd `/`, its own session and process group. Returns
+/// the process and its pid.
+pub(super) async fn spawn_process(
     cfg: &SpawnConfig,
     args: &[&str],
     fd: OwnedFd,
     stderr: OwnedFd,
-) -> Result<Child, WorkerError> {
+) -> Result<(Process, u32), WorkerError> {
     // Keep the child's end clear of fds 0–3, which the child sets up before our dup2.
     let theirs = unix::dup_high(&fd).map_err(WorkerError::Pipe)?;
     drop(fd);
@@ -142,10 +135,17 @@ pub(super) fn spawn_process(
     drop(theirs);
     // `command` holds the write end of the stderr pipe; drop it so EOF comes with the child's end.
     drop(command);
-    spawned.map_err(|source| WorkerError::Spawn {
+    let child = spawned.map_err(|source| WorkerError::Spawn {
         path: cfg.worker_bin.display().to_string(),
         source,
-    })
+    })?;
+    let pid = child.id();
+    let mut child = Process::Spawned(child);
+    match pid {
+        Some(pid) => Ok((child, pid)),
+        // Only a reaped child has no pid, and nobody has waited for this one yet.
+        None => Err(WorkerError::ExitedDuringStart(reap(&mut child, None).await)),
+    }
 }
 
 /// The common end of a start: forwards stderr to the log, runs the handshake and hands the

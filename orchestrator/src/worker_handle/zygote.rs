@@ -62,12 +62,7 @@ impl Zygote {
     pub(crate) async fn start(cfg: &SpawnConfig) -> Result<Zygote, WorkerError> {
         let (ours, theirs) = protocol::seqpacket_pair().map_err(WorkerError::Pipe)?;
         let (stderr, stderr_theirs) = unix::pipe().map_err(WorkerError::Pipe)?;
-        let child = spawn_process(cfg, &["--zygote"], theirs, stderr_theirs)?;
-        let pid = child.id();
-        let mut child = Process::Spawned(child);
-        let Some(pid) = pid else {
-            return Err(WorkerError::ExitedDuringStart(reap(&mut child, None).await));
-        };
+        let (mut child, pid) = spawn_process(cfg, &["--zygote"], theirs, stderr_theirs).await?;
         tracing::Span::current().record("pid", pid);
         let label = Label::default();
         label.set("fork server".into());
@@ -242,7 +237,8 @@ async fn run(owned: Owned) {
     let mut pending: HashMap<u64, ForkReply> = HashMap::new();
     let mut live: HashMap<u32, oneshot::Sender<i32>> = HashMap::new();
     let mut exited = None;
-    let why = loop {
+    // `None` when stopped on request, else why the zygote could no longer serve.
+    let failure: Option<String> = loop {
         tokio::select! {
             request = inbox.recv() => match request {
                 Some(Request::Fork { frames, stderr, reply }) => {
@@ -254,25 +250,25 @@ async fn run(owned: Owned) {
                         Err(err) => {
                             let reason = format!("failed to send a fork request: {err}");
                             let _ = reply.send(Err(WorkerError::Zygote(reason.clone())));
-                            break reason;
+                            break Some(reason);
                         }
                     }
                 }
-                Some(Request::Stop) | None => break "stopped".to_string(),
+                Some(Request::Stop) | None => break None,
             },
             message = receive(&socket) => match message {
                 Ok(Some(Ok(message))) => {
                     if let Err(reason) = route(message, &mut pending, &mut live) {
-                        break reason;
+                        break Some(reason);
                     }
                 }
-                Ok(Some(Err(err))) => break format!("unreadable fork server message: {err}"),
-                Ok(None) => break "the fork server closed its socket".to_string(),
-                Err(err) => break format!("fork server socket failed: {err}"),
+                Ok(Some(Err(err))) => break Some(format!("unreadable fork server message: {err}")),
+                Ok(None) => break Some("the fork server closed its socket".to_string()),
+                Err(err) => break Some(format!("fork server socket failed: {err}")),
             },
             status = child.wait() => {
                 exited = Some(status);
-                break "the fork server exited".to_string();
+                break Some("the fork server exited".to_string());
             }
         }
     };
@@ -294,11 +290,16 @@ async fn run(owned: Owned) {
         |err| format!("unknown ({err})"),
         |status| ExitReason::from_status(status).last_error(),
     );
-    if why == "stopped" {
-        tracing::info!(%status, "fork server stopped");
-    } else {
-        tracing::warn!(reason = %why, %status, forked_alive = live.len(), "fork server ended");
-    }
+    let why = match failure {
+        None => {
+            tracing::info!(%status, "fork server stopped");
+            "the fork server was stopped".to_string()
+        }
+        Some(why) => {
+            tracing::warn!(reason = %why, %status, forked_alive = live.len(), "fork server ended");
+            why
+        }
+    };
     for (_, reply) in pending.drain() {
         let _ = reply.send(Err(WorkerError::Zygote(why.clone())));
     }
