@@ -208,7 +208,10 @@ impl TestWorker {
                     };
                 }
                 Some(frame) => other.push(frame),
-                None => panic!("worker exited during execution {id:?}; other frames {other:?}"),
+                None => panic!(
+                    "worker exited during execution {id:?} ({:?}); other frames {other:?}",
+                    self.wait_exit()
+                ),
             }
         }
     }
