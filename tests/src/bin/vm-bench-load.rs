@@ -1,4 +1,4 @@
-//! Load generator for scripts/bench: REPL executions over raw HTTP/1.1 keep-alive, as cheap as possible.
+//! Load generator for scripts/bench: REPL executions and session-create bursts over raw HTTP/1.1, as cheap as possible.
 //!
 //! std only (plus serde_json to build the request body and read the last answer). Each connection
 //! is a blocking `TcpStream` with `TCP_NODELAY` on its own thread, sending one pre-encoded
@@ -10,6 +10,7 @@
 //!               [--conns N] [--seconds S] [--input CODE]
 //! vm-bench-load latency --addr 127.0.0.1:PORT --session ID [--requests N] [--warmup N]
 //!               [--input CODE]
+//! vm-bench-load burst --addr 127.0.0.1:PORT --template ID --worktree PATH [--count N]
 //! ```
 //!
 //! `throughput`: `--conns` connections (default: one per session), connection `i` driving session
@@ -18,7 +19,10 @@
 //! (default 50), then `--requests` timed ones (default 500). Both print one JSON object on stdout:
 //! counts, rate, errors (any answer that is not `201` with `"status":"ok"`, or an I/O error, which
 //! ends that connection), the first error, and latency percentiles in milliseconds; `latency` also
-//! prints the last answer as `last`.
+//! prints the last answer as `last`. `burst`: `--count` connections (default 50), each opened and
+//! given its encoded `POST /api/v1/sessions` before a barrier, then each sends that one request at
+//! once; a success is `201` with `"status":"ready"`. A Python client would add its own thread
+//! scheduling (several ms for 50 threads) to every latency of the burst.
 
 #![allow(clippy::print_stdout, reason = "the result is printed on stdout")]
 
@@ -222,9 +226,33 @@ fn repl_request(session: &str, input: &str) -> Vec<u8> {
     req
 }
 
-/// `None` when the answer is a successful execution, else why not.
-fn check(status: u16, body: &[u8]) -> Option<String> {
-    if status == 201 && find(body, br#""status":"ok""#).is_some() {
+/// `POST /api/v1/sessions` for `template` in `worktree`, fully encoded.
+fn create_request(template: &str, worktree: &str) -> Vec<u8> {
+    let body = serde_json::json!({
+        "template_id": template,
+        "workspace_id": "bench",
+        "base_commit_oid": "0".repeat(40),
+        "worktree_path": worktree,
+    })
+    .to_string();
+    let mut req = format!(
+        "POST /api/v1/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(body.as_bytes());
+    req
+}
+
+/// What a successful answer holds: `201` with this `"status"` (`ok` for an execution, `ready` for
+/// a session).
+const EXECUTION_OK: &[u8] = br#""status":"ok""#;
+const SESSION_READY: &[u8] = br#""status":"ready""#;
+
+/// `None` when the answer is `201` and holds `marker`, else why not.
+fn check(status: u16, body: &[u8], marker: &[u8]) -> Option<String> {
+    if status == 201 && find(body, marker).is_some() {
         None
     } else {
         let shown = &body[..body.len().min(300)];
@@ -259,11 +287,11 @@ impl Tally {
 }
 
 /// One timed request; records it in `tally`. `Err` on an I/O error (the connection is unusable).
-fn timed(conn: &mut Conn, request: &[u8], tally: &mut Tally) -> io::Result<()> {
+fn timed(conn: &mut Conn, request: &[u8], marker: &[u8], tally: &mut Tally) -> io::Result<()> {
     let t0 = Instant::now();
     let status = conn.round_trip(request)?;
     let took = t0.elapsed();
-    match check(status, &conn.body) {
+    match check(status, &conn.body, marker) {
         None => {
             tally.ok += 1;
             tally
@@ -318,13 +346,20 @@ struct Options {
     seconds: f64,
     requests: u64,
     warmup: u64,
+    template: Option<String>,
+    worktree: Option<String>,
+    count: usize,
 }
 
 fn parse_args() -> Result<Options, String> {
     let mut args = std::env::args().skip(1);
-    let mode = args.next().ok_or("missing mode: throughput or latency")?;
-    if mode != "throughput" && mode != "latency" {
-        return Err(format!("unknown mode {mode:?}: throughput or latency"));
+    let mode = args
+        .next()
+        .ok_or("missing mode: throughput, latency or burst")?;
+    if !["throughput", "latency", "burst"].contains(&mode.as_str()) {
+        return Err(format!(
+            "unknown mode {mode:?}: throughput, latency or burst"
+        ));
     }
     let mut addr = None;
     let mut opts = Options {
@@ -336,6 +371,9 @@ fn parse_args() -> Result<Options, String> {
         seconds: 5.0,
         requests: 500,
         warmup: 50,
+        template: None,
+        worktree: None,
+        count: 50,
     };
     while let Some(flag) = args.next() {
         let value = args.next().ok_or(format!("{flag} needs a value"))?;
@@ -348,17 +386,39 @@ fn parse_args() -> Result<Options, String> {
             "--seconds" => opts.seconds = value.parse().map_err(|e| bad(&e))?,
             "--requests" => opts.requests = value.parse().map_err(|e| bad(&e))?,
             "--warmup" => opts.warmup = value.parse().map_err(|e| bad(&e))?,
+            "--template" => opts.template = Some(value),
+            "--worktree" => opts.worktree = Some(value),
+            "--count" => opts.count = value.parse().map_err(|e| bad(&e))?,
             _ => return Err(format!("unknown option {flag}")),
         }
     }
     opts.addr = addr.ok_or("--addr is required")?;
-    if opts.sessions.is_empty() {
+    if opts.mode == "burst" {
+        if opts.template.is_none() || opts.worktree.is_none() {
+            return Err("burst needs --template and --worktree".into());
+        }
+        if opts.count == 0 {
+            return Err("--count must be positive".into());
+        }
+    } else if opts.sessions.is_empty() {
         return Err("at least one --session is required".into());
     }
     if !(opts.seconds.is_finite() && opts.seconds > 0.0) {
         return Err("--seconds must be positive".into());
     }
     Ok(opts)
+}
+
+/// Joins the connection threads and merges what they did.
+fn join_all(threads: Vec<std::thread::JoinHandle<Tally>>) -> Tally {
+    let mut total = Tally::default();
+    for thread in threads {
+        match thread.join() {
+            Ok(tally) => total.merge(tally),
+            Err(_) => total.error("a connection thread panicked".into()),
+        }
+    }
+    total
 }
 
 fn throughput(opts: &Options) -> io::Result<serde_json::Value> {
@@ -382,7 +442,7 @@ fn throughput(opts: &Options) -> io::Result<serde_json::Value> {
                 return tally;
             };
             while Instant::now() < end {
-                if let Err(err) = timed(&mut conn, &request, &mut tally) {
+                if let Err(err) = timed(&mut conn, &request, EXECUTION_OK, &mut tally) {
                     tally.error(format!("I/O error: {err}"));
                     break;
                 }
@@ -393,13 +453,7 @@ fn throughput(opts: &Options) -> io::Result<serde_json::Value> {
     let start = Instant::now();
     let _ = deadline.set(start + duration);
     barrier.wait();
-    let mut total = Tally::default();
-    for thread in threads {
-        match thread.join() {
-            Ok(tally) => total.merge(tally),
-            Err(_) => total.error("a connection thread panicked".into()),
-        }
-    }
+    let mut total = join_all(threads);
     let elapsed = start.elapsed().as_secs_f64();
     #[allow(clippy::cast_precision_loss, reason = "a request count")]
     let rate = total.ok as f64 / elapsed;
@@ -421,7 +475,7 @@ fn latency(opts: &Options) -> io::Result<serde_json::Value> {
     let request = repl_request(&opts.sessions[0], &opts.input);
     let mut tally = Tally::default();
     for _ in 0..opts.warmup {
-        timed(&mut conn, &request, &mut tally)?;
+        timed(&mut conn, &request, EXECUTION_OK, &mut tally)?;
     }
     // Warm-up errors still count; warm-up round trips are not timed.
     tally.ok = 0;
@@ -430,7 +484,7 @@ fn latency(opts: &Options) -> io::Result<serde_json::Value> {
         .latencies
         .reserve(usize::try_from(opts.requests).unwrap_or(0));
     for _ in 0..opts.requests {
-        timed(&mut conn, &request, &mut tally)?;
+        timed(&mut conn, &request, EXECUTION_OK, &mut tally)?;
     }
     let last: serde_json::Value = serde_json::from_slice(&conn.body).unwrap_or_default();
     Ok(serde_json::json!({
@@ -444,6 +498,40 @@ fn latency(opts: &Options) -> io::Result<serde_json::Value> {
     }))
 }
 
+fn burst(opts: &Options) -> io::Result<serde_json::Value> {
+    let (Some(template), Some(worktree)) = (&opts.template, &opts.worktree) else {
+        return Err(bad_data("burst needs --template and --worktree"));
+    };
+    let request = Arc::new(create_request(template, worktree));
+    let barrier = Arc::new(Barrier::new(opts.count + 1));
+    let mut threads = Vec::with_capacity(opts.count);
+    for _ in 0..opts.count {
+        // Connect before the barrier so connection setup is not timed.
+        let mut conn = Conn::connect(opts.addr)?;
+        let (barrier, request) = (Arc::clone(&barrier), Arc::clone(&request));
+        threads.push(std::thread::spawn(move || {
+            let mut tally = Tally::default();
+            barrier.wait();
+            if let Err(err) = timed(&mut conn, &request, SESSION_READY, &mut tally) {
+                tally.error(format!("I/O error: {err}"));
+            }
+            tally
+        }));
+    }
+    let start = Instant::now();
+    barrier.wait();
+    let mut total = join_all(threads);
+    Ok(serde_json::json!({
+        "mode": "burst",
+        "count": opts.count,
+        "seconds": start.elapsed().as_secs_f64(),
+        "requests": total.ok,
+        "errors": total.errors,
+        "first_error": total.first_error,
+        "latency": latency_json(&mut total.latencies),
+    }))
+}
+
 fn main() -> ExitCode {
     let opts = match parse_args() {
         Ok(opts) => opts,
@@ -451,15 +539,16 @@ fn main() -> ExitCode {
             eprintln!("vm-bench-load: {msg}");
             eprintln!(
                 "usage: vm-bench-load throughput|latency --addr HOST:PORT --session ID... \
-                 [--conns N] [--seconds S] [--requests N] [--warmup N] [--input CODE]"
+                 [--conns N] [--seconds S] [--requests N] [--warmup N] [--input CODE]\n       \
+                 vm-bench-load burst --addr HOST:PORT --template ID --worktree PATH [--count N]"
             );
             return ExitCode::from(2);
         }
     };
-    let result = if opts.mode == "throughput" {
-        throughput(&opts)
-    } else {
-        latency(&opts)
+    let result = match opts.mode.as_str() {
+        "throughput" => throughput(&opts),
+        "burst" => burst(&opts),
+        _ => latency(&opts),
     };
     match result {
         Ok(out) => {
@@ -510,9 +599,11 @@ mod tests {
 
     #[test]
     fn checks_status_and_outcome() {
-        assert!(check(201, br#"{"kind":"repl","status":"ok"}"#).is_none());
-        assert!(check(201, br#"{"kind":"repl","status":"error"}"#).is_some());
-        assert!(check(409, br#"{"status":"ok"}"#).is_some());
+        assert!(check(201, br#"{"kind":"repl","status":"ok"}"#, EXECUTION_OK).is_none());
+        assert!(check(201, br#"{"kind":"repl","status":"error"}"#, EXECUTION_OK).is_some());
+        assert!(check(409, br#"{"status":"ok"}"#, EXECUTION_OK).is_some());
+        assert!(check(201, br#"{"id":"x","status":"ready"}"#, SESSION_READY).is_none());
+        assert!(check(201, br#"{"id":"x","status":"crashed"}"#, SESSION_READY).is_some());
     }
 
     #[test]
