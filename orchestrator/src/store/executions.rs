@@ -429,6 +429,19 @@ mod tests {
     use crate::model::{ExecutionKind, SessionStatus};
     use crate::store::test_support::{event, open_temp, repl_execution, session, template, ts};
 
+    /// Records `execution` in one step (begun and ended together), ending with a value at `seq`.
+    async fn record_short(
+        store: &Store,
+        (execution, echo): (Execution, Event),
+        seq: u64,
+        pending: Vec<Event>,
+    ) -> Result<ExecutionDetail, StoreError> {
+        let id = execution.id;
+        store
+            .end_execution(Some((execution, echo)), id, outcome_ok(id, seq, pending))
+            .await
+    }
+
     fn outcome_ok(id: ExecutionId, seq: u64, pending: Vec<Event>) -> ExecutionOutcome {
         let value = r#"{"type":"number","preview":"42","json":42}"#;
         ExecutionOutcome {
@@ -632,12 +645,7 @@ mod tests {
         // A clock that went back: stored at the previous event's ts.
         late.ts = ts(9);
         let pending = vec![late, event(e.id, 3, EventType::Console, console)];
-        let ended = store
-            .end_execution(
-                Some((e.clone(), echo.clone())),
-                e.id,
-                outcome_ok(e.id, 4, pending),
-            )
+        let ended = record_short(&store, (e.clone(), echo), 4, pending)
             .await
             .unwrap();
         assert_eq!(ended, store.get_execution(e.id).await.unwrap());
@@ -650,23 +658,13 @@ mod tests {
         let (mut other, other_echo) = repl_execution(s.id, ts(60), "1");
         other.args = Some(json!({"f": 0.1, "n": [1, 2.5e300]}));
         other.env = Some(json!({"B": "2", "A": "1"}));
-        let ended = store
-            .end_execution(
-                Some((other.clone(), other_echo)),
-                other.id,
-                outcome_ok(other.id, 2, Vec::new()),
-            )
+        let ended = record_short(&store, (other.clone(), other_echo), 2, Vec::new())
             .await
             .unwrap();
         assert_eq!(ended, store.get_execution(other.id).await.unwrap());
         // A gap in the seqs stores nothing.
         let (gap, gap_echo) = repl_execution(s.id, ts(90), "4");
-        let err = store
-            .end_execution(
-                Some((gap.clone(), gap_echo)),
-                gap.id,
-                outcome_ok(gap.id, 3, Vec::new()),
-            )
+        let err = record_short(&store, (gap, gap_echo), 3, Vec::new())
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::EventOutOfOrder { .. }), "{err:?}");
@@ -676,12 +674,7 @@ mod tests {
             .await
             .unwrap();
         let (third, third_echo) = repl_execution(s.id, ts(80), "3");
-        let err = store
-            .end_execution(
-                Some((third.clone(), third_echo)),
-                third.id,
-                outcome_ok(third.id, 2, Vec::new()),
-            )
+        let err = record_short(&store, (third, third_echo), 2, Vec::new())
             .await
             .unwrap_err();
         assert!(
