@@ -9,7 +9,10 @@ The REPL latency and throughput rows and the empty-pool burst are driven by `vm-
 a Rust keep-alive HTTP client, so the client adds little); the same measurements with this script's
 Python client follow as info rows. The JS compute rows compare against `examples/bare_runtime`
 (worker/examples/bare_runtime.rs: a bare deno_core `JsRuntime` on the same backend, fed scripts
-one JSON line at a time so its runs interleave with the session's), with `node -e` as info. Both binaries are expected in --bin-dir (scripts/bench builds them).
+one JSON line at a time so its runs interleave with the session's), with `node -e` as info. After
+the empty-pool burst, `vm-bench-fork` (tests/src/bin/vm-bench-fork.rs) measures the CPU of a fork
+and of each page its copy writes, for the info rows on the burst's floor. All these binaries are
+expected in --bin-dir (scripts/bench builds them).
 
 Usage: bench.py --bin-dir target/release [--live-sessions 1000] [--compute-runs 5]
 """
@@ -226,6 +229,40 @@ def vmrss_kb(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
+
+
+def cpu_ms(pid):
+    """CPU time (ms) used so far by every thread of `pid`, from /proc/PID/task/*/schedstat."""
+    total = 0
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0.0
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total / 1e6
+
+
+def stat_fields(pid):
+    """Fields of /proc/PID/stat after the command name (field 3, the state, is [0])."""
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
+def children(pid):
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if int(stat_fields(entry)[1]) == pid:
+                    found.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                pass
+    return found
 
 
 def run_tool(argv, what, timeout=120):
@@ -468,15 +505,24 @@ def bench_empty_pool(bin_dir, burst):
     d = Daemon(bin_dir, 0, "empty")
     try:
         tid = d.make_template("bench-empty")
+        # The fork server is the daemon's one child; the sessions' workers are its copies.
+        servers = children(d.proc.pid)
+        server = servers[0] if len(servers) == 1 else None
+        daemon_cpu0, server_cpu0 = cpu_ms(d.proc.pid), (cpu_ms(server) if server else 0.0)
         # Rust client (vm-bench-load burst): the target row. `burst` connections opened first,
         # then one create each, all released at once.
         r = load_tool(d, "burst", [], template=tid, worktree=d.worktree, count=burst)
+        daemon_cpu = (cpu_ms(d.proc.pid) - daemon_cpu0) / burst
+        server_cpu = ((cpu_ms(server) - server_cpu0) / burst) if server else float("nan")
+        _, ready = d.conn.req("GET", "/sessions?status=ready", expect=200)
+        pids = [x["pid"] for x in ready if x.get("pid")]
         bad = r["errors"]
         nan = float("nan")
         p50, p99 = (r["latency"]["p50_ms"] or nan), (r["latency"]["p99_ms"] or nan)
         row(f"session start, pool empty, burst of {burst} concurrent creates" + (f" ({bad} failed)" if bad else ""),
             f"p50 {p50:.1f} ms, p99 {p99:.1f} ms (all ready in {r['seconds'] * 1e3:.0f} ms)",
             "p50 <= 15 ms", okstr(p50 <= 15 and not bad))
+        burst_floor(d, server, pids, daemon_cpu, server_cpu, burst)
         # The same burst from this script's threads (info: the client's own scheduling adds to it).
         res = [None] * burst
         barrier = threading.Barrier(burst)
@@ -510,6 +556,40 @@ def bench_empty_pool(bin_dir, burst):
         return p50, sp50
     finally:
         d.stop()
+
+
+def burst_floor(d, server, pids, daemon_cpu, server_cpu, burst):
+    """Where a burst's CPU goes, and the p50 this machine's kernel allows at best (info rows).
+
+    A start in a burst costs the daemon, the fork server and the new copy CPU; the copy's share is
+    mostly page faults (copy-on-write of the fork server's heap and the binary's pages mapped
+    again). `vm-bench-fork` measures what `fork()` and one faulted page cost here with nothing else
+    running in the copy; with the copies' fault count that gives a floor per start, and with
+    starts completed in arrival order on all CPUs the p50 can be no lower than half the burst
+    times that floor, divided by the CPUs."""
+    copies = [(cpu_ms(p), int(stat_fields(p)[7])) for p in pids if os.path.exists(f"/proc/{p}")]
+    if not copies or server is None:
+        log("burst floor: no copies or no fork server found; skipped")
+        return
+    copy_cpu = sum(c for c, _ in copies) / len(copies)
+    faults = int(pct([f for _, f in copies], 50))
+    row(f"session start CPU in the burst (mean of {len(copies)}, info)",
+        f"daemon {daemon_cpu:.2f} + fork server {server_cpu:.2f} + copy {copy_cpu:.2f} = "
+        f"{daemon_cpu + server_cpu + copy_cpu:.2f} ms; a copy takes {faults} page faults (median)",
+        "-", "info")
+    rss_mb = max(1, round(vmrss_kb(server) / 1024))
+    f = run_tool([os.path.join(BIN_DIR, "vm-bench-fork"), "--rss-mb", str(rss_mb),
+                  "--pages", str(faults)], "vm-bench-fork")
+    fork_ms = f["fork_parent_ms"] + f["copy_idle_ms"]
+    floor = fork_ms + faults * f["per_page_us"] / 1e3
+    cpus = os.cpu_count() or 1
+    half = (burst + 1) // 2
+    row(f"kernel floor: fork of a {rss_mb} MB process, and one page fault of its copy (vm-bench-fork, info)",
+        f"fork {fork_ms:.2f} ms, {f['per_page_us']:.2f} us per page: {floor:.2f} ms for {faults} faults", "-", "info")
+    row(f"burst of {burst}: lowest p50 on {cpus} CPUs with starts in arrival order (info)",
+        f"{half * floor / cpus:.1f} ms with only the fork and its faults; "
+        f"{half * (floor + daemon_cpu) / cpus:.1f} ms adding this run's daemon CPU per start",
+        "p50 <= 15 ms", "info")
 
 
 def bench_live(bin_dir, target, deadline_s, conc=8):
