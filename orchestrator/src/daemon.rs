@@ -21,6 +21,7 @@ const DRAIN: Duration = Duration::from_secs(10);
 
 /// Runs the daemon until a shutdown signal; returns after the store is closed.
 pub(crate) async fn serve(config: ServeConfig) -> Result<(), DaemonError> {
+    raise_open_file_limit();
     let store = Store::open(&config.db).await.map_err(DaemonError::Store)?;
     let swept = store
         .sweep_after_restart(Timestamp::now())
@@ -112,6 +113,41 @@ pub(crate) async fn serve(config: ServeConfig) -> Result<(), DaemonError> {
         tracing::warn!(error = %err, "failed to close the store cleanly");
     }
     Ok(())
+}
+
+/// Raises the soft limit on open files to the hard limit. Every live session holds two of the
+/// daemon's descriptors (its frame socket and its stderr pipe), so the common default soft limit
+/// of 1,024 would make worker starts and `accept` fail with EMFILE near 500 sessions. Workers set
+/// their own, lower limit (§10.4). A failure only costs capacity: it is logged, not fatal.
+fn raise_open_file_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid out pointer for the call.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        let err = std::io::Error::last_os_error();
+        tracing::warn!(error = %err, "cannot read the open file limit");
+        return;
+    }
+    if limit.rlim_cur >= limit.rlim_max {
+        return;
+    }
+    let raised = libc::rlimit {
+        rlim_cur: limit.rlim_max,
+        rlim_max: limit.rlim_max,
+    };
+    // SAFETY: `raised` is a valid rlimit; only this process's soft limit changes.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+        tracing::debug!(
+            from = limit.rlim_cur,
+            to = limit.rlim_max,
+            "raised the open file limit"
+        );
+    } else {
+        let err = std::io::Error::last_os_error();
+        tracing::warn!(error = %err, soft = limit.rlim_cur, hard = limit.rlim_max, "cannot raise the open file limit");
+    }
 }
 
 /// Spec §10.6 steps 2–3.

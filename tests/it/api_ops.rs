@@ -18,6 +18,37 @@ fn health_is_fixed() {
     assert!(!r.text.contains(' '), "compact JSON: {}", r.text);
 }
 
+/// Each live session holds two of the daemon's descriptors (its frame socket and its stderr pipe),
+/// so a daemon that kept the common default soft limit on open files (1,024) would fail near 500
+/// sessions. The daemon raises its soft limit to the hard limit when it starts.
+#[test]
+fn the_daemon_raises_its_soft_open_file_limit() {
+    let soft = 128;
+    let d = TestDaemon::start_with_open_files(soft);
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", d.pid())).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    // "Max open files   <soft>   <hard>   files"
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(fields[3], fields[4], "soft limit not raised: {line}");
+    assert!(
+        fields[4] == "unlimited" || fields[4].parse::<u64>().unwrap() >= 4 * soft,
+        "this test needs a hard limit of at least {}: {line}",
+        4 * soft
+    );
+    // More sessions than the starting soft limit has descriptors for.
+    let template = d.template("many");
+    let worktree = d.worktree("many");
+    let count = soft / 2 + 16;
+    for _ in 0..count {
+        let r = d.session_resp(&template, &worktree);
+        assert_eq!(r.ok(201)["status"], "ready", "{}", r.text);
+    }
+    assert_eq!(summary(&d)["active_sessions"], count);
+}
+
 fn summary(d: &TestDaemon) -> Value {
     let s = expect_ok(&d.get("/runtime/summary"), 200, "runtime summary");
     assert_keys(

@@ -2,6 +2,7 @@
 //! HTTP client for it. The daemon is killed and reaped on drop.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -65,6 +66,8 @@ pub struct TestDaemon {
     pub dir: tempfile::TempDir,
     agent: ureq::Agent,
     extra: Vec<String>,
+    /// Soft `RLIMIT_NOFILE` the daemon is started with, if not the test process's own.
+    open_files: Option<u64>,
 }
 
 /// Paths of a daemon's state inside its temp directory.
@@ -93,10 +96,20 @@ impl TestDaemon {
     /// Starts a daemon with extra `serve` flags.
     pub fn start_with(extra: &[&str]) -> TestDaemon {
         let dir = tempfile::tempdir().unwrap();
-        Self::start_in(dir, extra.iter().map(|s| s.to_string()).collect())
+        Self::start_in(dir, extra.iter().map(|s| s.to_string()).collect(), None)
     }
 
-    fn spawn(dir: &Path, extra: &[String]) -> Result<(Child, String), String> {
+    /// Starts a daemon whose soft limit on open files is `soft` (the hard limit stays as is).
+    pub fn start_with_open_files(soft: u64) -> TestDaemon {
+        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(dir, Vec::new(), Some(soft))
+    }
+
+    fn spawn(
+        dir: &Path,
+        extra: &[String],
+        open_files: Option<u64>,
+    ) -> Result<(Child, String), String> {
         let mut command = Command::new(crate::bin_path("orchestrator-dup"));
         command
             .arg("serve")
@@ -115,6 +128,26 @@ impl TestDaemon {
             command
                 .arg("--worker-bin")
                 .arg(crate::bin_path("worker-dup"));
+        }
+        if let Some(soft) = open_files {
+            // SAFETY: only getrlimit/setrlimit run between fork and exec; both are
+            // async-signal-safe and touch no memory the parent shares.
+            unsafe {
+                command.pre_exec(move || {
+                    let mut limit = libc::rlimit {
+                        rlim_cur: 0,
+                        rlim_max: 0,
+                    };
+                    if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    limit.rlim_cur = soft.min(limit.rlim_max);
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
         }
         let mut child = command.spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
@@ -144,14 +177,15 @@ impl TestDaemon {
         }
     }
 
-    fn start_in(dir: tempfile::TempDir, extra: Vec<String>) -> TestDaemon {
-        let (child, addr) = Self::spawn(dir.path(), &extra).unwrap();
+    fn start_in(dir: tempfile::TempDir, extra: Vec<String>, open_files: Option<u64>) -> TestDaemon {
+        let (child, addr) = Self::spawn(dir.path(), &extra, open_files).unwrap();
         TestDaemon {
             child,
             addr,
             dir,
             agent: agent(),
             extra,
+            open_files,
         }
     }
 
@@ -161,6 +195,7 @@ impl TestDaemon {
         Self::spawn(
             dir,
             &extra.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            None,
         )
     }
 
@@ -190,7 +225,7 @@ impl TestDaemon {
     pub fn kill_and_restart(&mut self) {
         self.signal(libc::SIGKILL);
         self.wait_exit();
-        let (child, addr) = Self::spawn(self.dir.path(), &self.extra).unwrap();
+        let (child, addr) = Self::spawn(self.dir.path(), &self.extra, self.open_files).unwrap();
         self.child = child;
         self.addr = addr;
     }
@@ -462,7 +497,7 @@ impl TestDaemon {
 
     /// Starts a new daemon on the same state after the previous one has exited on its own.
     pub fn respawn(&mut self) {
-        let (child, addr) = Self::spawn(self.dir.path(), &self.extra).unwrap();
+        let (child, addr) = Self::spawn(self.dir.path(), &self.extra, self.open_files).unwrap();
         self.child = child;
         self.addr = addr;
     }
