@@ -128,6 +128,11 @@ impl Registry {
         lock(&self.executions).remove(&id);
     }
 
+    /// How many executions are running.
+    pub(crate) fn execution_count(&self) -> usize {
+        lock(&self.executions).len()
+    }
+
     /// Every running execution.
     pub(crate) fn executions(&self) -> Vec<ExecControl> {
         lock(&self.executions).values().cloned().collect()

@@ -24,6 +24,9 @@ use crate::worktree::{SourceError, read_source};
 const COMMIT_WITHIN: Duration = Duration::from_millis(50);
 /// A batch this large is committed at once.
 const BATCH_MAX: usize = 256;
+/// Most events still to be stored with an execution's end for that write to run on the
+/// caller's thread (`Store::write_now`): beyond it the transaction is no longer short.
+const NOW_MAX_EVENTS: usize = 16;
 
 /// What to run, and how the row describes it.
 #[derive(Debug)]
@@ -589,9 +592,14 @@ impl Service {
         let status = outcome.status;
         let wall_ms = outcome.wall_ms;
         let last = outcome.terminal_event.seq;
+        // A short final write of the only running execution commits on this thread: no other
+        // write could share its transaction, and the round trip skips two thread switches.
+        // Under concurrency (or with many events) it queues for the store thread's group commit.
+        let now =
+            self.registry.execution_count() <= 1 && outcome.pending_events.len() <= NOW_MAX_EVENTS;
         let result = self
             .store
-            .end_execution(rec.unbegun, rec.execution_id, outcome)
+            .end_execution(rec.unbegun, rec.execution_id, outcome, now)
             .await;
         let _ = rec.progress.send(Progress {
             committed: last,

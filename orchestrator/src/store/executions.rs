@@ -45,14 +45,17 @@ impl Store {
 
     /// Ends an execution in one transaction, beginning it first when `begin` holds its row and
     /// `input_echo` (an execution that ended before its row was committed), and returns it with
-    /// every one of its events. See [`Store::finish_execution`] for what is written.
+    /// every one of its events. See [`Store::finish_execution`] for what is written. `now`: the
+    /// caller's is the only write in progress, commit it on this thread if the connection is
+    /// free ([`Store::write_now`]).
     pub(crate) async fn end_execution(
         &self,
         begin_with: Option<(Execution, Event)>,
         id: ExecutionId,
         outcome: ExecutionOutcome,
+        now: bool,
     ) -> Result<ExecutionDetail, StoreError> {
-        self.write(move |tx| match begin_with {
+        let write = move |tx: &Transaction<'_>| match begin_with {
             Some((execution, input_echo)) => insert_ended(tx, execution, input_echo, id, outcome),
             None => {
                 finish(tx, id, outcome)?;
@@ -61,8 +64,12 @@ impl Store {
                     events: events::all(tx, id)?,
                 })
             }
-        })
-        .await
+        };
+        if now {
+            self.write_now(write).await
+        } else {
+            self.write(write).await
+        }
     }
 
     /// Ends a running execution in one transaction: stores `pending_events` and then the
@@ -75,7 +82,10 @@ impl Store {
         id: ExecutionId,
         outcome: ExecutionOutcome,
     ) -> Result<Execution, StoreError> {
-        Ok(self.end_execution(None, id, outcome).await?.execution)
+        Ok(self
+            .end_execution(None, id, outcome, false)
+            .await?
+            .execution)
     }
 
     /// Records the latest CPU sample of a running execution; returns false, changing
@@ -438,7 +448,12 @@ mod tests {
     ) -> Result<ExecutionDetail, StoreError> {
         let id = execution.id;
         store
-            .end_execution(Some((execution, echo)), id, outcome_ok(id, seq, pending))
+            .end_execution(
+                Some((execution, echo)),
+                id,
+                outcome_ok(id, seq, pending),
+                false,
+            )
             .await
     }
 

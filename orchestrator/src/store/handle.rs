@@ -1,16 +1,19 @@
-//! The `Store` handle: a dedicated thread owns the connection; callers send it closures.
+//! The `Store` handle: a dedicated thread serves the connection; callers send it closures.
 //!
 //! This is the tokio-rusqlite design. Every async method boxes a closure, sends it over a
-//! channel to the store thread and awaits a oneshot reply, so SQLite never blocks the
-//! runtime and the connection is never shared. Each operation runs in one transaction, or,
-//! for writes that queued up together, in its own savepoint of one shared transaction (group
-//! commit): every reply is sent only after the shared commit, so a write is still durable
-//! before its caller hears of it, and a failed write changes nothing.
+//! channel to the store thread and awaits a oneshot reply, so SQLite does not block the
+//! runtime. Each operation runs in one transaction, or, for writes that queued up together, in
+//! its own savepoint of one shared transaction (group commit): every reply is sent only after
+//! the shared commit, so a write is still durable before its caller hears of it, and a failed
+//! write changes nothing. One exception, [`Store::write_now`]: a write whose caller knows the
+//! daemon is otherwise idle runs on the caller's thread when the connection is free (behind a
+//! mutex that the store thread takes for each job), saving the two thread switches of the
+//! round trip; with nothing else to commit there is no group to lose.
 
 use std::fs::File;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError, mpsc};
 use std::time::Duration;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
@@ -47,6 +50,17 @@ enum Message {
 #[derive(Clone)]
 pub(crate) struct Store {
     tx: mpsc::Sender<Message>,
+    db: Arc<Mutex<Option<Db>>>,
+}
+
+/// The connection and its checkpoint thread; `None` before the store opened and once it closed.
+struct Db {
+    conn: Connection,
+    checkpointer: Option<Checkpointer>,
+}
+
+fn lock_db(db: &Mutex<Option<Db>>) -> MutexGuard<'_, Option<Db>> {
+    db.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl std::fmt::Debug for Store {
@@ -62,15 +76,17 @@ impl Store {
         let path = path.into();
         let (tx, rx) = mpsc::channel::<Message>();
         let (ready_tx, ready_rx) = oneshot::channel();
+        let db = Arc::new(Mutex::new(None));
+        let served = Arc::clone(&db);
         std::thread::Builder::new()
             .name("vm-system-store".to_owned())
             .spawn(move || match open_connection(&path) {
                 Ok((conn, lock)) => {
+                    let checkpointer = start_checkpointer(&conn, &path);
+                    *lock_db(&served) = Some(Db { conn, checkpointer });
                     // A dropped receiver means `open` was abandoned: shut down at once.
-                    if ready_tx.send(Ok(())).is_ok() {
-                        let checkpointer = start_checkpointer(&conn, &path);
-                        serve(conn, lock, &rx, checkpointer);
-                    }
+                    let opened = ready_tx.send(Ok(())).is_ok();
+                    serve(&served, lock, opened.then_some(&rx));
                 }
                 Err(err) => {
                     let _ignored = ready_tx.send(Err(err));
@@ -78,7 +94,7 @@ impl Store {
             })
             .map_err(StoreError::Spawn)?;
         ready_rx.await.map_err(|_| StoreError::Closed)??;
-        Ok(Store { tx })
+        Ok(Store { tx, db })
     }
 
     /// Closes the connection and releases the lock once every operation sent before has
@@ -114,23 +130,46 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
     {
-        let (reply, rx) = oneshot::channel();
-        let job: WriteJob = Box::new(move |tx| {
-            let out = f(tx);
-            let ok = out.is_ok();
-            let answer: Reply = Box::new(move |commit_failed| {
-                let result = match (out, commit_failed) {
-                    (Ok(_), Some(reason)) => Err(StoreError::Commit(reason.to_owned())),
-                    (out, _) => out,
-                };
-                let _ignored = reply.send(result);
-            });
-            (ok, answer)
-        });
+        let (job, rx) = write_job(f);
         self.tx
             .send(Message::Write(job))
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Like [`Store::write`], for a small write while nothing else is being written: it runs
+    /// right here, on the caller's thread, if no other job holds the connection (else it queues
+    /// like any write). It blocks the calling thread for one short transaction.
+    pub(super) async fn write_now<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (job, rx) = write_job(f);
+        if let Some(job) = self.write_here(job) {
+            self.tx
+                .send(Message::Write(job))
+                .map_err(|_| StoreError::Closed)?;
+        }
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `job` on the calling thread if the connection is open and free; gives it back
+    /// otherwise.
+    fn write_here(&self, job: WriteJob) -> Option<WriteJob> {
+        let mut guard = match self.db.try_lock() {
+            Ok(guard) => guard,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return Some(job),
+        };
+        let Some(db) = guard.as_mut() else {
+            return Some(job);
+        };
+        write_group(&mut db.conn, vec![job]);
+        if let Some(checkpointer) = &db.checkpointer {
+            checkpointer.committed();
+        }
+        None
     }
 
     /// Runs `f` in a read transaction, so that multi-statement reads see one snapshot.
@@ -165,6 +204,28 @@ impl Store {
         })
         .await
     }
+}
+
+/// A write job for `f`, and the receiver of its answer.
+fn write_job<T, F>(f: F) -> (WriteJob, oneshot::Receiver<Result<T, StoreError>>)
+where
+    T: Send + 'static,
+    F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+{
+    let (reply, rx) = oneshot::channel();
+    let job: WriteJob = Box::new(move |tx| {
+        let out = f(tx);
+        let ok = out.is_ok();
+        let answer: Reply = Box::new(move |commit_failed| {
+            let result = match (out, commit_failed) {
+                (Ok(_), Some(reason)) => Err(StoreError::Commit(reason.to_owned())),
+                (out, _) => out,
+            };
+            let _ignored = reply.send(result);
+        });
+        (ok, answer)
+    });
+    (job, rx)
 }
 
 /// Opens and prepares the connection; runs on the store thread.
@@ -222,14 +283,10 @@ fn start_checkpointer(conn: &Connection, path: &Path) -> Option<Checkpointer> {
     }
 }
 
-fn serve(
-    mut conn: Connection,
-    lock: File,
-    rx: &mpsc::Receiver<Message>,
-    mut checkpointer: Option<Checkpointer>,
-) {
+fn serve(db: &Mutex<Option<Db>>, lock: File, rx: Option<&mpsc::Receiver<Message>>) {
     let mut next: Option<Message> = None;
     let reply = loop {
+        let Some(rx) = rx else { break None };
         let message = match next.take() {
             Some(message) => message,
             None => match rx.recv() {
@@ -239,10 +296,13 @@ fn serve(
         };
         match message {
             Message::Run(job) => {
-                // A panicking job drops its reply sender (the caller sees `Closed`) and its
-                // open transaction (rolled back); the thread carries on.
-                if catch_unwind(AssertUnwindSafe(|| job(&mut conn))).is_err() {
-                    tracing::error!("store operation panicked");
+                let mut guard = lock_db(db);
+                if let Some(db) = guard.as_mut() {
+                    // A panicking job drops its reply sender (the caller sees `Closed`) and its
+                    // open transaction (rolled back); the thread carries on.
+                    if catch_unwind(AssertUnwindSafe(|| job(&mut db.conn))).is_err() {
+                        tracing::error!("store operation panicked");
+                    }
                 }
             }
             Message::Write(job) => {
@@ -258,26 +318,40 @@ fn serve(
                         Err(_) => break,
                     }
                 }
-                write_group(&mut conn, group);
-                if let Some(checkpointer) = &checkpointer {
-                    checkpointer.committed();
+                let mut guard = lock_db(db);
+                if let Some(db) = guard.as_mut() {
+                    write_group(&mut db.conn, group);
+                    if let Some(checkpointer) = &db.checkpointer {
+                        checkpointer.committed();
+                    }
                 }
             }
             Message::Close(reply) => break Some(reply),
         }
     };
-    // Its last checkpoint comes first; closing the last connection then removes the WAL.
-    if let Some(checkpointer) = &mut checkpointer {
-        checkpointer.stop();
-    }
-    // SQLite recommends this before closing a long-lived connection; failure is harmless.
-    if let Err(err) = conn.execute_batch("PRAGMA optimize") {
-        tracing::debug!(error = %err, "failed to optimize the database before closing");
-    }
-    let result = conn.close().map_err(|(_conn, err)| StoreError::from(err));
-    if let Err(err) = &result {
-        tracing::error!(error = %err, "failed to close the database");
-    }
+    // Later writes find no connection and fail with `Closed`.
+    let taken = lock_db(db).take();
+    let result = match taken {
+        Some(Db {
+            conn,
+            mut checkpointer,
+        }) => {
+            // Its last checkpoint comes first; closing the last connection then removes the WAL.
+            if let Some(checkpointer) = &mut checkpointer {
+                checkpointer.stop();
+            }
+            // SQLite recommends this before closing a long-lived connection; failure is harmless.
+            if let Err(err) = conn.execute_batch("PRAGMA optimize") {
+                tracing::debug!(error = %err, "failed to optimize the database before closing");
+            }
+            let result = conn.close().map_err(|(_conn, err)| StoreError::from(err));
+            if let Err(err) = &result {
+                tracing::error!(error = %err, "failed to close the database");
+            }
+            result
+        }
+        None => Ok(()),
+    };
     // The lock goes only after the connection is closed.
     drop(lock);
     if let Some(reply) = reply {
@@ -556,6 +630,68 @@ mod tests {
             .collect();
         want.sort();
         assert_eq!(names, want);
+    }
+
+    /// The name of the thread a write ran on, and the write's outcome.
+    async fn writer_thread(store: &Store, now: bool) -> Result<String, StoreError> {
+        let f = |tx: &Transaction<'_>| {
+            tx.execute("INSERT INTO scratch (name) VALUES ('x')", [])?;
+            Ok(std::thread::current().name().unwrap_or("").to_owned())
+        };
+        if now {
+            store.write_now(f).await
+        } else {
+            store.write(f).await
+        }
+    }
+
+    #[tokio::test]
+    async fn write_now_commits_on_the_callers_thread_when_the_connection_is_free() {
+        use futures::FutureExt as _;
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("vm-system.db")).await.unwrap();
+        store
+            .write(|tx| Ok(tx.execute_batch("CREATE TABLE scratch (name TEXT NOT NULL)")?))
+            .await
+            .unwrap();
+        let caller = std::thread::current().name().unwrap_or("").to_owned();
+        assert_eq!(
+            writer_thread(&store, false).await.unwrap(),
+            "vm-system-store"
+        );
+        assert_eq!(writer_thread(&store, true).await.unwrap(), caller);
+
+        // While the store thread holds the connection, `write_now` queues like any write.
+        let (gate, held) = std::sync::mpsc::channel::<()>();
+        let mut blocker = Box::pin(store.call(move |_| {
+            let _ = held.recv();
+            Ok(())
+        }));
+        assert!((&mut blocker).now_or_never().is_none());
+        // The job runs only once the store thread has taken it, so wait for that.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while store.db.try_lock().is_ok() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the store thread never ran the job"
+            );
+            std::thread::yield_now();
+        }
+        let mut queued = Box::pin(writer_thread(&store, true));
+        assert!(queued.as_mut().now_or_never().is_none());
+        gate.send(()).unwrap();
+        blocker.await.unwrap();
+        assert_eq!(queued.await.unwrap(), "vm-system-store");
+
+        let rows: i64 = store
+            .read(|tx| Ok(tx.query_row("SELECT count(*) FROM scratch", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(rows, 3);
+        store.close().await.unwrap();
+        let err = writer_thread(&store, true).await.unwrap_err();
+        assert!(matches!(err, StoreError::Closed), "{err:?}");
     }
 
     #[tokio::test]
