@@ -117,6 +117,10 @@ pub(crate) enum StoreError {
     InvalidInput { reason: &'static str },
     #[error("failed to access the database")]
     Sqlite(#[source] DbError),
+    /// No transaction (or savepoint) could be opened for a write, which did not run: the
+    /// database is locked by another process past the busy timeout, say.
+    #[error("failed to begin a database transaction: {0}")]
+    Begin(String),
     /// The shared transaction of a group of writes failed to commit (the cause is logged once).
     #[error("failed to commit to the database: {0}")]
     Commit(String),

@@ -36,8 +36,44 @@ type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 /// committed, else the commit's failure.
 type Reply = Box<dyn FnOnce(Option<&str>) + Send>;
 
-/// A write: runs inside an open transaction, says whether it succeeded, and leaves its reply.
-type WriteJob = Box<dyn FnOnce(&Transaction<'_>) -> (bool, Reply) + Send>;
+/// A write: runs inside an open transaction, says whether it succeeded, and leaves its reply;
+/// or, when no transaction (or savepoint) could be opened for it, fails without running.
+trait Write: Send {
+    fn run(self: Box<Self>, tx: &Transaction<'_>) -> (bool, Reply);
+    fn fail(self: Box<Self>, reason: &str);
+}
+
+type WriteJob = Box<dyn Write>;
+
+/// The write of `f`, answered on `reply`.
+struct WriteOf<T, F> {
+    f: F,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T, F> Write for WriteOf<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+{
+    fn run(self: Box<Self>, tx: &Transaction<'_>) -> (bool, Reply) {
+        let WriteOf { f, reply } = *self;
+        let out = f(tx);
+        let ok = out.is_ok();
+        let answer: Reply = Box::new(move |commit_failed| {
+            let result = match (out, commit_failed) {
+                (Ok(_), Some(reason)) => Err(StoreError::Commit(reason.to_owned())),
+                (out, _) => out,
+            };
+            let _ignored = reply.send(result);
+        });
+        (ok, answer)
+    }
+
+    fn fail(self: Box<Self>, reason: &str) {
+        let _ignored = self.reply.send(Err(StoreError::Begin(reason.to_owned())));
+    }
+}
 
 enum Message {
     Run(Job),
@@ -213,19 +249,7 @@ where
     F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
 {
     let (reply, rx) = oneshot::channel();
-    let job: WriteJob = Box::new(move |tx| {
-        let out = f(tx);
-        let ok = out.is_ok();
-        let answer: Reply = Box::new(move |commit_failed| {
-            let result = match (out, commit_failed) {
-                (Ok(_), Some(reason)) => Err(StoreError::Commit(reason.to_owned())),
-                (out, _) => out,
-            };
-            let _ignored = reply.send(result);
-        });
-        (ok, answer)
-    });
-    (job, rx)
+    (Box::new(WriteOf { f, reply }), rx)
 }
 
 /// Opens and prepares the connection; runs on the store thread.
@@ -370,7 +394,7 @@ fn write_group(conn: &mut Connection, group: Vec<WriteJob>) {
             tracing::error!(error = %reason, "failed to begin a write transaction");
             for job in group {
                 // Nothing ran: fail each caller without running its job.
-                drop(job);
+                job.fail(&reason);
             }
             return;
         }
@@ -379,10 +403,12 @@ fn write_group(conn: &mut Connection, group: Vec<WriteJob>) {
     let mut replies = Vec::with_capacity(group.len());
     for job in group {
         if shared && let Err(err) = run_cached(&tx, "SAVEPOINT job") {
-            tracing::error!(error = %err, "failed to open a savepoint");
+            let reason = err.to_string();
+            tracing::error!(error = %reason, "failed to open a savepoint");
+            job.fail(&reason);
             continue;
         }
-        let ran = catch_unwind(AssertUnwindSafe(|| job(&tx)));
+        let ran = catch_unwind(AssertUnwindSafe(|| job.run(&tx)));
         let ok = match ran {
             Ok((ok, reply)) => {
                 replies.push(reply);
@@ -692,6 +718,37 @@ mod tests {
         store.close().await.unwrap();
         let err = writer_thread(&store, true).await.unwrap_err();
         assert!(matches!(err, StoreError::Closed), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn a_write_that_cannot_begin_fails_with_the_reason_and_the_store_carries_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vm-system.db");
+        let store = Store::open(&path).await.unwrap();
+        store
+            .write(|tx| Ok(tx.execute_batch("CREATE TABLE scratch (name TEXT NOT NULL)")?))
+            .await
+            .unwrap();
+        // Another process's connection holds the write lock past the busy timeout.
+        let other = Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let err = writer_thread(&store, false).await.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Begin(reason) if reason.contains("locked")),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with("failed to begin a database transaction: "),
+            "{err}"
+        );
+        other.execute_batch("ROLLBACK").unwrap();
+        drop(other);
+        assert_eq!(
+            writer_thread(&store, false).await.unwrap(),
+            "vm-system-store"
+        );
+        store.close().await.unwrap();
     }
 
     #[tokio::test]
