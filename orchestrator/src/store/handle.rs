@@ -596,23 +596,43 @@ mod tests {
         assert_eq!(names, want);
     }
 
-    #[tokio::test]
-    async fn queued_writes_share_a_transaction_and_fail_alone() {
-        use futures::FutureExt as _;
-
+    /// A store in a temp dir (kept alive by the returned guard) with an empty `scratch` table.
+    async fn scratch_store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path().join("vm-system.db")).await.unwrap();
         store
             .write(|tx| Ok(tx.execute_batch("CREATE TABLE scratch (name TEXT NOT NULL)")?))
             .await
             .unwrap();
-        // Hold the store thread so that the writes below queue up behind it as one group.
+        (dir, store)
+    }
+
+    /// Sends the store thread a job that holds it until the returned sender sends (or drops);
+    /// the returned future is that job's answer.
+    fn hold_store_thread(
+        store: &Store,
+    ) -> (
+        std::sync::mpsc::Sender<()>,
+        std::pin::Pin<Box<impl Future<Output = Result<(), StoreError>> + '_>>,
+    ) {
+        use futures::FutureExt as _;
+
         let (gate, held) = std::sync::mpsc::channel::<()>();
         let mut blocker = Box::pin(store.call(move |_| {
             let _ = held.recv();
             Ok(())
         }));
         assert!((&mut blocker).now_or_never().is_none());
+        (gate, blocker)
+    }
+
+    #[tokio::test]
+    async fn queued_writes_share_a_transaction_and_fail_alone() {
+        use futures::FutureExt as _;
+
+        let (_dir, store) = scratch_store().await;
+        // Hold the store thread so that the writes below queue up behind it as one group.
+        let (gate, blocker) = hold_store_thread(&store);
         let mut writes: Vec<_> = (0..12)
             .map(|i: i64| {
                 Box::pin(store.write(move |tx| {
@@ -675,35 +695,27 @@ mod tests {
     async fn write_now_commits_on_the_callers_thread_when_the_connection_is_free() {
         use futures::FutureExt as _;
 
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path().join("vm-system.db")).await.unwrap();
-        store
-            .write(|tx| Ok(tx.execute_batch("CREATE TABLE scratch (name TEXT NOT NULL)")?))
-            .await
-            .unwrap();
+        // Waits (with a deadline) until the connection is free, or held, by the store thread.
+        let wait_for = |store: &Store, free: bool| {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while store.db.try_lock().is_ok() != free {
+                assert!(std::time::Instant::now() < deadline, "free: {free}");
+                std::thread::yield_now();
+            }
+        };
+        let (_dir, store) = scratch_store().await;
         let caller = std::thread::current().name().unwrap_or("").to_owned();
         assert_eq!(
             writer_thread(&store, false).await.unwrap(),
             "vm-system-store"
         );
+        // The store thread answers before it lets go of the connection.
+        wait_for(&store, true);
         assert_eq!(writer_thread(&store, true).await.unwrap(), caller);
 
         // While the store thread holds the connection, `write_now` queues like any write.
-        let (gate, held) = std::sync::mpsc::channel::<()>();
-        let mut blocker = Box::pin(store.call(move |_| {
-            let _ = held.recv();
-            Ok(())
-        }));
-        assert!((&mut blocker).now_or_never().is_none());
-        // The job runs only once the store thread has taken it, so wait for that.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while store.db.try_lock().is_ok() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the store thread never ran the job"
-            );
-            std::thread::yield_now();
-        }
+        let (gate, blocker) = hold_store_thread(&store);
+        wait_for(&store, false);
         let mut queued = Box::pin(writer_thread(&store, true));
         assert!(queued.as_mut().now_or_never().is_none());
         gate.send(()).unwrap();
@@ -722,15 +734,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_write_that_cannot_begin_fails_with_the_reason_and_the_store_carries_on() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("vm-system.db");
-        let store = Store::open(&path).await.unwrap();
-        store
-            .write(|tx| Ok(tx.execute_batch("CREATE TABLE scratch (name TEXT NOT NULL)")?))
-            .await
-            .unwrap();
+        let (dir, store) = scratch_store().await;
         // Another process's connection holds the write lock past the busy timeout.
-        let other = Connection::open(&path).unwrap();
+        let other = Connection::open(dir.path().join("vm-system.db")).unwrap();
         other.execute_batch("BEGIN IMMEDIATE").unwrap();
         let err = writer_thread(&store, false).await.unwrap_err();
         assert!(
