@@ -201,10 +201,12 @@ impl Store {
         let Some(db) = guard.as_mut() else {
             return Some(job);
         };
-        write_group(&mut db.conn, vec![job]);
+        let answers = write_group(&mut db.conn, vec![job]);
         if let Some(checkpointer) = &db.checkpointer {
             checkpointer.committed();
         }
+        drop(guard);
+        answers.send();
         None
     }
 
@@ -344,10 +346,12 @@ fn serve(db: &Mutex<Option<Db>>, lock: File, rx: Option<&mpsc::Receiver<Message>
                 }
                 let mut guard = lock_db(db);
                 if let Some(db) = guard.as_mut() {
-                    write_group(&mut db.conn, group);
+                    let answers = write_group(&mut db.conn, group);
                     if let Some(checkpointer) = &db.checkpointer {
                         checkpointer.committed();
                     }
+                    drop(guard);
+                    answers.send();
                 }
             }
             Message::Close(reply) => break Some(reply),
@@ -383,10 +387,27 @@ fn serve(db: &Mutex<Option<Db>>, lock: File, rx: Option<&mpsc::Receiver<Message>
     }
 }
 
+/// The answers of a group's jobs, to send once the connection is let go (so that a caller
+/// woken by its answer finds it free).
+#[must_use]
+struct Answers {
+    replies: Vec<Reply>,
+    /// Why the group's commit failed, if it did.
+    failure: Option<String>,
+}
+
+impl Answers {
+    fn send(self) {
+        for reply in self.replies {
+            reply(self.failure.as_deref());
+        }
+    }
+}
+
 /// Runs `group` in one IMMEDIATE transaction, each job (when there are several) in its own
-/// savepoint so that a failing or panicking job is rolled back alone, commits, and only then
-/// answers every job.
-fn write_group(conn: &mut Connection, group: Vec<WriteJob>) {
+/// savepoint so that a failing or panicking job is rolled back alone, and commits; the answers
+/// go out only after that (jobs that could not run are failed at once).
+fn write_group(conn: &mut Connection, group: Vec<WriteJob>) -> Answers {
     let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(err) => {
@@ -396,7 +417,10 @@ fn write_group(conn: &mut Connection, group: Vec<WriteJob>) {
                 // Nothing ran: fail each caller without running its job.
                 job.fail(&reason);
             }
-            return;
+            return Answers {
+                replies: Vec::new(),
+                failure: None,
+            };
         }
     };
     let shared = group.len() > 1;
@@ -433,26 +457,21 @@ fn write_group(conn: &mut Connection, group: Vec<WriteJob>) {
             if let Err(err) = tx.rollback() {
                 tracing::error!(error = %err, "failed to roll back a write");
             }
-            for reply in replies {
-                reply(None);
-            }
-            return;
+            return Answers {
+                replies,
+                failure: None,
+            };
         }
     }
-    match tx.commit() {
-        Ok(()) => {
-            for reply in replies {
-                reply(None);
-            }
-        }
+    let failure = match tx.commit() {
+        Ok(()) => None,
         Err(err) => {
             let reason = err.to_string();
             tracing::error!(error = %reason, "failed to commit a write transaction");
-            for reply in replies {
-                reply(Some(&reason));
-            }
+            Some(reason)
         }
-    }
+    };
+    Answers { replies, failure }
 }
 
 /// Runs one statement from the connection's statement cache (savepoints of a shared
@@ -709,7 +728,6 @@ mod tests {
             writer_thread(&store, false).await.unwrap(),
             "vm-system-store"
         );
-        // The store thread answers before it lets go of the connection.
         wait_for(&store, true);
         assert_eq!(writer_thread(&store, true).await.unwrap(), caller);
 
