@@ -5,14 +5,15 @@
 //! runtime. Each operation runs in one transaction, or, for writes that queued up together, in
 //! its own savepoint of one shared transaction (group commit): every reply is sent only after
 //! the shared commit, so a write is still durable before its caller hears of it, and a failed
-//! write changes nothing. One exception, [`Store::write_now`]: a write whose caller knows the
-//! daemon is otherwise idle runs on the caller's thread when the connection is free (behind a
+//! write changes nothing. One exception, [`Store::write_now`]: a small write that finds no
+//! other write in progress runs on the caller's thread when the connection is free (behind a
 //! mutex that the store thread takes for each job), saving the two thread switches of the
 //! round trip; with nothing else to commit there is no group to lose.
 
 use std::fs::File;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError, mpsc};
 use std::time::Duration;
 
@@ -87,6 +88,25 @@ enum Message {
 pub(crate) struct Store {
     tx: mpsc::Sender<Message>,
     db: Arc<Mutex<Option<Db>>>,
+    /// Writes between their call and their answer.
+    writing: Arc<AtomicUsize>,
+}
+
+/// Counts a write in progress for as long as it lives.
+struct Writing<'a>(&'a AtomicUsize);
+
+impl<'a> Writing<'a> {
+    /// Counts one more write; also says whether no other was in progress.
+    fn start(count: &'a AtomicUsize) -> (Self, bool) {
+        let before = count.fetch_add(1, Ordering::Relaxed);
+        (Writing(count), before == 0)
+    }
+}
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// The connection and its checkpoint thread; `None` before the store opened and once it closed.
@@ -130,7 +150,11 @@ impl Store {
             })
             .map_err(StoreError::Spawn)?;
         ready_rx.await.map_err(|_| StoreError::Closed)??;
-        Ok(Store { tx, db })
+        Ok(Store {
+            tx,
+            db,
+            writing: Arc::default(),
+        })
     }
 
     /// Closes the connection and releases the lock once every operation sent before has
@@ -166,6 +190,7 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
     {
+        let _writing = Writing::start(&self.writing);
         let (job, rx) = write_job(f);
         self.tx
             .send(Message::Write(job))
@@ -173,16 +198,23 @@ impl Store {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Like [`Store::write`], for a small write while nothing else is being written: it runs
-    /// right here, on the caller's thread, if no other job holds the connection (else it queues
-    /// like any write). It blocks the calling thread for one short transaction.
+    /// Like [`Store::write`], for a small write: when no other write is in progress and no
+    /// other job holds the connection, it runs right here, on the caller's thread (there is no
+    /// group it could join); otherwise it queues like any write. It blocks the calling thread
+    /// for one short transaction.
     pub(super) async fn write_now<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
     {
+        let (_writing, alone) = Writing::start(&self.writing);
         let (job, rx) = write_job(f);
-        if let Some(job) = self.write_here(job) {
+        let queued = if alone {
+            self.write_here(job)
+        } else {
+            Some(job)
+        };
+        if let Some(job) = queued {
             self.tx
                 .send(Message::Write(job))
                 .map_err(|_| StoreError::Closed)?;
@@ -730,6 +762,16 @@ mod tests {
         );
         wait_for(&store, true);
         assert_eq!(writer_thread(&store, true).await.unwrap(), caller);
+        // Another write in progress: `write_now` queues, to share that write's group.
+        {
+            let (_other, alone) = Writing::start(&store.writing);
+            assert!(alone);
+            assert_eq!(
+                writer_thread(&store, true).await.unwrap(),
+                "vm-system-store"
+            );
+        }
+        wait_for(&store, true);
 
         // While the store thread holds the connection, `write_now` queues like any write.
         let (gate, blocker) = hold_store_thread(&store);
@@ -744,7 +786,7 @@ mod tests {
             .read(|tx| Ok(tx.query_row("SELECT count(*) FROM scratch", [], |r| r.get(0))?))
             .await
             .unwrap();
-        assert_eq!(rows, 3);
+        assert_eq!(rows, 4);
         store.close().await.unwrap();
         let err = writer_thread(&store, true).await.unwrap_err();
         assert!(matches!(err, StoreError::Closed), "{err:?}");

@@ -14,7 +14,7 @@ impl Store {
     /// otherwise), checked in the same transaction so that a concurrent template delete
     /// cannot leave a live session of a deleted template.
     pub(crate) async fn insert_session(&self, session: Session) -> Result<(), StoreError> {
-        self.write(move |tx| {
+        self.write_now(move |tx| {
             templates::require(tx, session.template_id)?;
             insert(tx, &session)
         })
@@ -85,7 +85,7 @@ impl Store {
         update: SessionUpdate,
         now: Timestamp,
     ) -> Result<Session, StoreError> {
-        self.write(move |tx| transition(tx, id, None, update, now))
+        self.write_now(move |tx| transition(tx, id, None, update, now))
             .await
     }
 
@@ -99,7 +99,7 @@ impl Store {
         update: SessionUpdate,
         now: Timestamp,
     ) -> Result<Session, StoreError> {
-        self.write(move |tx| transition(tx, id, Some(from), update, now))
+        self.write_now(move |tx| transition(tx, id, Some(from), update, now))
             .await
     }
 
