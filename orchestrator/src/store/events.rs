@@ -67,6 +67,8 @@ pub(super) fn event_row(row: &Row<'_>) -> rusqlite::Result<Event> {
 
 /// What an append batch has done to one execution so far.
 struct Tally {
+    /// The execution's `no` (the key of its events).
+    no: i64,
     next_seq: u64,
     /// `ts` of the latest stored event: a later one is never stored earlier.
     last_ts: Option<Timestamp>,
@@ -78,18 +80,18 @@ struct Tally {
 pub(super) fn append(tx: &Transaction<'_>, events: &[Event]) -> Result<(), StoreError> {
     let mut tallies: HashMap<ExecutionId, Tally> = HashMap::new();
     let mut insert = tx.prepare_cached(
-        "INSERT INTO events (execution_id, seq, ts, type, payload) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO events (execution_no, seq, ts, type, payload) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
     for event in events {
         let id = event.execution_id;
         let tally = match tallies.entry(id) {
             Entry::Occupied(entry) => entry.into_mut(),
             Entry::Vacant(entry) => {
-                let stored: Option<(ExecutionStatus, u64)> = tx
-                    .prepare_cached("SELECT status, event_count FROM executions WHERE id = ?1")?
-                    .query_row([id], |row| Ok((row.get(0)?, row.get(1)?)))
+                let stored: Option<(i64, ExecutionStatus, u64)> = tx
+                    .prepare_cached("SELECT no, status, event_count FROM executions WHERE id = ?1")?
+                    .query_row([id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
                     .optional()?;
-                let (status, count) =
+                let (no, status, count) =
                     stored.ok_or(StoreError::ExecutionNotFound { execution_id: id })?;
                 if status.is_terminal() {
                     return Err(StoreError::ExecutionFinished {
@@ -99,11 +101,12 @@ pub(super) fn append(tx: &Transaction<'_>, events: &[Event]) -> Result<(), Store
                 }
                 let last_ts: Option<Timestamp> = tx
                     .prepare_cached(
-                        "SELECT ts FROM events WHERE execution_id = ?1 ORDER BY seq DESC LIMIT 1",
+                        "SELECT ts FROM events WHERE execution_no = ?1 ORDER BY seq DESC LIMIT 1",
                     )?
-                    .query_row([id], |row| row.get(0))
+                    .query_row([no], |row| row.get(0))
                     .optional()?;
                 entry.insert(Tally {
+                    no,
                     next_seq: count + 1,
                     last_ts,
                     added: 0,
@@ -119,7 +122,7 @@ pub(super) fn append(tx: &Transaction<'_>, events: &[Event]) -> Result<(), Store
             });
         }
         let ts = tally.last_ts.map_or(event.ts, |last| last.max(event.ts));
-        insert.execute((id, event.seq, ts, event.event_type, &event.payload))?;
+        insert.execute((tally.no, event.seq, ts, event.event_type, &event.payload))?;
         tally.last_ts = Some(ts);
         tally.next_seq += 1;
         tally.added += 1;
@@ -136,19 +139,14 @@ pub(super) fn append(tx: &Transaction<'_>, events: &[Event]) -> Result<(), Store
     Ok(())
 }
 
-/// Inserts events of an execution that `append` already vetted (new, contiguous, in order).
-pub(super) fn insert(tx: &Transaction<'_>, events: &[Event]) -> Result<(), StoreError> {
+/// Inserts events of the execution numbered `no` that the caller already vetted (new,
+/// contiguous, in order, all of that execution).
+pub(super) fn insert(tx: &Transaction<'_>, no: i64, events: &[Event]) -> Result<(), StoreError> {
     let mut insert = tx.prepare_cached(
-        "INSERT INTO events (execution_id, seq, ts, type, payload) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO events (execution_no, seq, ts, type, payload) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
     for event in events {
-        insert.execute((
-            event.execution_id,
-            event.seq,
-            event.ts,
-            event.event_type,
-            &event.payload,
-        ))?;
+        insert.execute((no, event.seq, event.ts, event.event_type, &event.payload))?;
     }
     Ok(())
 }
@@ -162,8 +160,9 @@ pub(super) fn page(
 ) -> Result<Vec<Event>, StoreError> {
     let after = i64::try_from(after_seq).unwrap_or(i64::MAX);
     let mut stmt = tx.prepare_cached(
-        "SELECT execution_id, seq, ts, type, payload FROM events
-         WHERE execution_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+        "SELECT x.id AS execution_id, e.seq, e.ts, e.type, e.payload
+         FROM executions x JOIN events e ON e.execution_no = x.no
+         WHERE x.id = ?1 AND e.seq > ?2 ORDER BY e.seq LIMIT ?3",
     )?;
     let events = stmt
         .query_map((execution_id, after, limit), event_row)?
@@ -177,8 +176,9 @@ pub(super) fn all(
     execution_id: ExecutionId,
 ) -> Result<Vec<Event>, StoreError> {
     let mut stmt = tx.prepare_cached(
-        "SELECT execution_id, seq, ts, type, payload FROM events
-         WHERE execution_id = ?1 ORDER BY seq",
+        "SELECT x.id AS execution_id, e.seq, e.ts, e.type, e.payload
+         FROM executions x JOIN events e ON e.execution_no = x.no
+         WHERE x.id = ?1 ORDER BY e.seq",
     )?;
     let events = stmt
         .query_map([execution_id], event_row)?

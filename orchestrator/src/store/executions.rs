@@ -353,7 +353,8 @@ fn insert_ended(
         e.started_at,
         e.ended_at,
     ])?;
-    events::insert(tx, &events)?;
+    // `no` is the rowid of the row just inserted.
+    events::insert(tx, tx.last_insert_rowid(), &events)?;
     // What a read returns: the JSON columns as parsed back from their stored text.
     let reparse = |text: Option<String>| -> Result<Option<serde_json::Value>, StoreError> {
         text.map(|text| serde_json::from_str(&text))

@@ -131,6 +131,64 @@ CREATE TABLE events (
     PRIMARY KEY (execution_id, seq)
 ) STRICT, WITHOUT ROWID;
 "#,
+    // 2: executions get an insertion-ordered number, and events are keyed by it instead of by
+    // the execution's random UUID, so that the events of new executions are appended at the end
+    // of their table instead of landing on (and splitting) a random page each: a short
+    // execution's commit writes several pages fewer.
+    r#"
+CREATE TABLE executions_v2 (
+    no            INTEGER PRIMARY KEY,           -- insertion order
+    id            TEXT NOT NULL UNIQUE,
+    session_id    TEXT NOT NULL REFERENCES sessions (id),
+    kind          TEXT NOT NULL CHECK (kind IN ('repl', 'run_file', 'startup')),
+    status        TEXT NOT NULL
+                  CHECK (status IN ('running', 'ok', 'error', 'timeout', 'cancelled')),
+    input         TEXT,
+    path          TEXT,
+    args          TEXT,                          -- JSON object as sent
+    env           TEXT,                          -- JSON object of strings as sent
+    result        TEXT,                          -- value payload, compact JSON
+    error_code    TEXT,
+    error_message TEXT,
+    error_name    TEXT,
+    error_stack   TEXT,
+    wall_ms       INTEGER NOT NULL,
+    cpu_ms        INTEGER NOT NULL,
+    event_count   INTEGER NOT NULL,              -- = the highest stored seq
+    output_bytes  INTEGER NOT NULL,
+    started_at    INTEGER NOT NULL,
+    ended_at      INTEGER,
+    CHECK ((status = 'running') = (ended_at IS NULL))
+) STRICT;
+INSERT INTO executions_v2 (no, id, session_id, kind, status, input, path, args, env, result,
+                           error_code, error_message, error_name, error_stack, wall_ms, cpu_ms,
+                           event_count, output_bytes, started_at, ended_at)
+    SELECT rowid, id, session_id, kind, status, input, path, args, env, result,
+           error_code, error_message, error_name, error_stack, wall_ms, cpu_ms,
+           event_count, output_bytes, started_at, ended_at
+    FROM executions ORDER BY rowid;
+
+CREATE TABLE events_v2 (
+    execution_no INTEGER NOT NULL REFERENCES executions_v2 (no),
+    seq          INTEGER NOT NULL CHECK (seq >= 1),
+    ts           INTEGER NOT NULL,
+    type         TEXT NOT NULL
+                 CHECK (type IN ('input_echo', 'console', 'value', 'exception', 'system')),
+    payload      TEXT NOT NULL,                  -- compact JSON, served verbatim
+    PRIMARY KEY (execution_no, seq)
+) STRICT, WITHOUT ROWID;
+INSERT INTO events_v2 (execution_no, seq, ts, type, payload)
+    SELECT x.no, e.seq, e.ts, e.type, e.payload
+    FROM events e JOIN executions_v2 x ON x.id = e.execution_id;
+
+DROP TABLE events;
+DROP TABLE executions;
+ALTER TABLE executions_v2 RENAME TO executions;
+ALTER TABLE events_v2 RENAME TO events;
+CREATE INDEX executions_newest ON executions (session_id, started_at DESC, id DESC);
+-- At most one running execution per session (spec §7.1); also finds rows for the sweep.
+CREATE UNIQUE INDEX executions_running ON executions (session_id) WHERE status = 'running';
+"#,
 ];
 
 /// The schema version this build writes.
@@ -208,6 +266,107 @@ mod tests {
         migrate(&mut conn).unwrap();
         assert_eq!(user_version(&conn), supported_version());
         assert_eq!(tables(&conn), first);
+    }
+
+    #[test]
+    fn migration_2_keys_events_by_execution_number_and_keeps_every_row() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        migrate_with(&mut conn, &MIGRATIONS[..1]).unwrap();
+        conn.execute_batch(
+            "INSERT INTO sessions (id, template_id, workspace_id, base_commit_oid, worktree_path,
+                                   status, engine, created_at, updated_at)
+                 VALUES ('s', 't', 'w', 'c', '/wt', 'ready', 'quickjs', 1, 1);
+             INSERT INTO executions (id, session_id, kind, status, input, wall_ms, cpu_ms,
+                                     event_count, output_bytes, started_at, ended_at)
+                 VALUES ('e-2', 's', 'repl', 'ok', '1', 1, 1, 2, 10, 5, 6),
+                        ('e-1', 's', 'repl', 'running', '2', 0, 0, 1, 3, 7, NULL);
+             INSERT INTO events (execution_id, seq, ts, type, payload)
+                 VALUES ('e-2', 1, 5, 'input_echo', '{\"a\":1}'),
+                        ('e-2', 2, 6, 'value', '{\"b\":2}'),
+                        ('e-1', 1, 7, 'input_echo', '{\"c\":3}');",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        assert_eq!(user_version(&conn), 2);
+        // Numbers follow insertion order, not id order.
+        let numbered: Vec<(i64, String, String)> = conn
+            .prepare("SELECT no, id, status FROM executions ORDER BY no")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            numbered,
+            [
+                (1, "e-2".to_owned(), "ok".to_owned()),
+                (2, "e-1".to_owned(), "running".to_owned())
+            ]
+        );
+        let events: Vec<(String, i64, String)> = conn
+            .prepare(
+                "SELECT x.id, e.seq, e.payload FROM events e JOIN executions x
+                 ON x.no = e.execution_no ORDER BY x.id, e.seq",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            events,
+            [
+                ("e-1".to_owned(), 1, r#"{"c":3}"#.to_owned()),
+                ("e-2".to_owned(), 1, r#"{"a":1}"#.to_owned()),
+                ("e-2".to_owned(), 2, r#"{"b":2}"#.to_owned())
+            ]
+        );
+        // The constraints came along: one running execution per session, unique ids, and
+        // events that name an existing execution.
+        let fk: i64 = conn
+            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(fk, 0);
+        assert!(
+            conn.execute(
+                "INSERT INTO executions (id, session_id, kind, status, wall_ms, cpu_ms,
+                                         event_count, output_bytes, started_at)
+                     VALUES ('e-3', 's', 'repl', 'running', 0, 0, 0, 0, 8)",
+                [],
+            )
+            .is_err()
+        );
+        assert!(
+            conn.execute(
+                "INSERT INTO executions (id, session_id, kind, status, wall_ms, cpu_ms,
+                                         event_count, output_bytes, started_at, ended_at)
+                     VALUES ('e-2', 's', 'repl', 'ok', 0, 0, 0, 0, 8, 9)",
+                [],
+            )
+            .is_err()
+        );
+        assert!(
+            conn.execute(
+                "INSERT INTO events (execution_no, seq, ts, type, payload)
+                     VALUES (99, 1, 1, 'console', '{}')",
+                [],
+            )
+            .is_err()
+        );
+        let indexes: Vec<String> = conn
+            .prepare(
+                "SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'executions'
+                 AND sql IS NOT NULL ORDER BY name",
+            )
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(indexes, ["executions_newest", "executions_running"]);
     }
 
     #[test]
