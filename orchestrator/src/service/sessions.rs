@@ -331,21 +331,26 @@ impl Service {
             state.settings = Some(settings);
             state.worktree = Some(worktree.clone());
         }
-        // The row's pid and the worker's configuration do not depend on each other.
+        // The row's pid and the worker's configuration do not depend on each other. The row
+        // may be committed right on this thread (`Store::write_now`): `Configure` is handed to the
+        // worker's supervisor first, and the write yields once so that the supervisor sends it
+        // before the commit, and the worker applies it meanwhile.
         let config = session_config(detail, &worktree);
-        let (_, configured) = tokio::join!(
-            self.store.transition_session(
-                id,
-                &[SessionStatus::Starting],
-                SessionUpdate {
-                    status: SessionStatus::Starting,
-                    pid: Some(worker.pid()),
-                    last_error: None,
-                },
-                Timestamp::now(),
-            ),
-            worker.configure(config)
-        );
+        let (configured, _) = tokio::join!(worker.configure(config), async {
+            tokio::task::yield_now().await;
+            self.store
+                .transition_session(
+                    id,
+                    &[SessionStatus::Starting],
+                    SessionUpdate {
+                        status: SessionStatus::Starting,
+                        pid: Some(worker.pid()),
+                        last_error: None,
+                    },
+                    Timestamp::now(),
+                )
+                .await
+        });
         configured.map_err(|err| {
             StartFailure::new(
                 format!("worker failed to start: {}", err.reason()),
