@@ -46,8 +46,8 @@ impl Store {
     /// Ends an execution in one transaction, beginning it first when `begin` holds its row and
     /// `input_echo` (an execution that ended before its row was committed), and returns it with
     /// every one of its events. See [`Store::finish_execution`] for what is written. `now`: the
-    /// caller's is the only write in progress, commit it on this thread if the connection is
-    /// free ([`Store::write_now`]).
+    /// write is short and its execution the only one running, so it goes through
+    /// [`Store::write_now`] (committed on this thread when nothing else is being written).
     pub(crate) async fn end_execution(
         &self,
         begin_with: Option<(Execution, Event)>,

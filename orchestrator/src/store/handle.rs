@@ -225,21 +225,15 @@ impl Store {
     /// Runs `job` on the calling thread if the connection is open and free; gives it back
     /// otherwise.
     fn write_here(&self, job: WriteJob) -> Option<WriteJob> {
-        let mut guard = match self.db.try_lock() {
+        let guard = match self.db.try_lock() {
             Ok(guard) => guard,
             Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
             Err(TryLockError::WouldBlock) => return Some(job),
         };
-        let Some(db) = guard.as_mut() else {
-            return Some(job);
-        };
-        let answers = write_group(&mut db.conn, vec![job]);
-        if let Some(checkpointer) = &db.checkpointer {
-            checkpointer.committed();
+        match commit(guard, vec![job]) {
+            Ok(()) => None,
+            Err(mut closed) => closed.pop(),
         }
-        drop(guard);
-        answers.send();
-        None
     }
 
     /// Runs `f` in a read transaction, so that multi-statement reads see one snapshot.
@@ -376,15 +370,8 @@ fn serve(db: &Mutex<Option<Db>>, lock: File, rx: Option<&mpsc::Receiver<Message>
                         Err(_) => break,
                     }
                 }
-                let mut guard = lock_db(db);
-                if let Some(db) = guard.as_mut() {
-                    let answers = write_group(&mut db.conn, group);
-                    if let Some(checkpointer) = &db.checkpointer {
-                        checkpointer.committed();
-                    }
-                    drop(guard);
-                    answers.send();
-                }
+                // With the store closed the group is dropped: its callers see `Closed`.
+                let _closed = commit(lock_db(db), group);
             }
             Message::Close(reply) => break Some(reply),
         }
@@ -417,6 +404,24 @@ fn serve(db: &Mutex<Option<Db>>, lock: File, rx: Option<&mpsc::Receiver<Message>
     if let Some(reply) = reply {
         let _ignored = reply.send(result);
     }
+}
+
+/// Commits `group` on the connection held by `guard`, lets go of it, then answers the jobs.
+/// Gives the group back, unrun, when the store is closed.
+fn commit(
+    mut guard: MutexGuard<'_, Option<Db>>,
+    group: Vec<WriteJob>,
+) -> Result<(), Vec<WriteJob>> {
+    let Some(db) = guard.as_mut() else {
+        return Err(group);
+    };
+    let answers = write_group(&mut db.conn, group);
+    if let Some(checkpointer) = &db.checkpointer {
+        checkpointer.committed();
+    }
+    drop(guard);
+    answers.send();
+    Ok(())
 }
 
 /// The answers of a group's jobs, to send once the connection is let go (so that a caller
