@@ -12,6 +12,10 @@ mod transport;
 mod watchdog;
 mod zygote;
 
+/// For its test (`tests/held_free_chunks.rs`), which must run on a process's main thread.
+#[doc(hidden)]
+pub use memory::hold_free_chunks;
+
 use std::process::ExitCode;
 use std::sync::Arc;
 

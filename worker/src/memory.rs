@@ -1,6 +1,7 @@
 //! Keeps an idle worker small: the backend switches set before the engine exists, the boot-only
-//! pages released once the worker has booted, and the free heap pages handed back to the kernel
-//! when the worker goes idle after an execution that grew the heap.
+//! pages released once the worker has booted, the fork server's free heap taken out of reach of
+//! its copies, and the free heap pages handed back to the kernel when the worker goes idle after
+//! an execution that grew the heap.
 
 use std::ops::Range;
 use std::time::Duration;
@@ -144,6 +145,104 @@ fn mapping_range(field: &str) -> Option<Range<usize>> {
     let start = usize::from_str_radix(start, 16).ok()?;
     let end = usize::from_str_radix(end, 16).ok()?;
     (start < end).then_some(start..end)
+}
+
+/// The most chunks `hold_free_chunks` takes (a bound, should the heap not look as expected).
+#[cfg(target_env = "gnu")]
+const MAX_HELD_CHUNKS: usize = 1 << 16;
+
+/// Chunks glibc's thread cache keeps per size class (`TCACHE_FILL_COUNT`, unless tuned).
+#[cfg(target_env = "gnu")]
+const TCACHE_COUNT: usize = 7;
+
+/// The largest request glibc's thread cache serves (64 size classes on 64-bit targets).
+#[cfg(target_env = "gnu")]
+const TCACHE_MAX_SIZE: usize = 1032;
+
+/// The main heap's free bytes outside its top chunk, and where that top chunk starts.
+#[cfg(target_env = "gnu")]
+fn free_in_bins() -> (usize, usize) {
+    // SAFETY: mallinfo2 only reads the allocator's statistics.
+    let info = unsafe { libc::mallinfo2() };
+    (
+        info.fordblks.saturating_sub(info.keepcost),
+        heap_top().saturating_sub(info.keepcost),
+    )
+}
+
+/// Takes one chunk of `size` bytes into `held` if the allocator gives one from below the top
+/// chunk (from a bin or the thread cache), counting it against `budget`. `false` when no such
+/// chunk was left: the allocator carved this one from the top chunk. Such a chunk is given back
+/// if it is too large for the thread cache (it merges back into the top chunk); a smaller one is
+/// held too, since freeing it would leave it in the cache.
+#[cfg(target_env = "gnu")]
+fn take_free_chunk(size: usize, held: &mut Vec<*mut libc::c_void>, budget: &mut usize) -> bool {
+    if held.len() == held.capacity() || *budget < size {
+        return false;
+    }
+    let (_, top_start) = free_in_bins();
+    // SAFETY: malloc has no preconditions; the chunk is freed at once or held for the process's
+    // life, and never used otherwise.
+    let chunk = unsafe { libc::malloc(size) };
+    if chunk.is_null() {
+        return false;
+    }
+    if chunk as usize >= top_start {
+        if size > TCACHE_MAX_SIZE {
+            // SAFETY: `chunk` came from malloc above and is not used again.
+            unsafe { libc::free(chunk) };
+        } else {
+            held.push(chunk);
+        }
+        return false;
+    }
+    *budget -= size;
+    held.push(chunk);
+    true
+}
+
+/// In the fork server, before its first fork: takes every free chunk of the heap (the allocator's
+/// bins and this thread's cache) and holds it, so that a copy's allocations come from the top of
+/// the heap, packed on pages of its own. Otherwise a copy's first allocations take the free
+/// chunks booting left scattered over the heap, and for each the allocator writes its header and
+/// the free-list links of its neighbours: pages shared with the server, each one a copy-on-write
+/// fault and a page of private memory (a fifth of a copy's faults, docs/PERFORMANCE.md). The
+/// chunks stay allocated in the server for its life; their pages are shared with every copy and
+/// cost none of them memory. Returns how many chunks it took.
+#[cfg(target_env = "gnu")]
+pub fn hold_free_chunks() -> usize {
+    // Fast bins go back to the regular bins first, so the loops below see them.
+    trim_heap();
+    // What is taken from the bins never exceeds what they held.
+    let (mut budget, _) = free_in_bins();
+    let mut held: Vec<*mut libc::c_void> = Vec::with_capacity(MAX_HELD_CHUNKS);
+    // Large chunks first, halving the size: a request takes the best fitting free chunk and
+    // leaves the rest of it in the bins for the smaller sizes that follow.
+    let mut size = 64 * 1024;
+    while size >= 16 {
+        while take_free_chunk(size, &mut held, &mut budget) {}
+        size /= 2;
+    }
+    // The thread cache holds a few chunks of each small size class, which only a request of that
+    // class takes (the statistics count them as in use, so no budget applies).
+    for size in (8..=TCACHE_MAX_SIZE).step_by(16) {
+        let mut unbounded = usize::MAX;
+        for _ in 0..TCACHE_COUNT {
+            if !take_free_chunk(size, &mut held, &mut unbounded) {
+                break;
+            }
+        }
+    }
+    let taken = held.len();
+    // Held for the process's life on purpose: freeing them would put them back in the bins.
+    std::mem::forget(held);
+    taken
+}
+
+/// Without glibc there is nothing known to take.
+#[cfg(not(target_env = "gnu"))]
+pub fn hold_free_chunks() -> usize {
+    0
 }
 
 #[cfg(test)]

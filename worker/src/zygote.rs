@@ -45,6 +45,8 @@ pub(crate) fn run(fd: RawFd) -> Result<(), WorkerError> {
     };
     booted.settle();
     memory::release_boot_memory();
+    let held = memory::hold_free_chunks();
+    tracing::debug!(held, "free heap chunks held back from the copies");
     let children = ChildSignals::new().map_err(WorkerError::Pipe)?;
     send(&socket, &FromZygote::Ready)?;
     match serve_requests(&socket, &children)? {
