@@ -690,11 +690,14 @@ impl Engine {
         self.runtime.v8_isolate().low_memory_notification();
         let limit = self.heap_limit;
         self.set_heap_limit(limit);
-        let used = self
-            .runtime
-            .v8_isolate()
-            .get_heap_statistics()
-            .used_heap_size();
+        // The heap in use as the limit counts it. On QuickJS the limit applies to the bytes
+        // allocated (`malloced_memory`), while `used_heap_size` is the engine's estimate of what
+        // its objects need, which can stay well under the limit when allocation already fails
+        // (an array of 300,000 small objects: every later execution stopped at once). On V8 the
+        // limit applies to `used_heap_size`, and `malloced_memory` is only what V8 allocated
+        // outside its heap; the larger of the two serves both.
+        let stats = self.runtime.v8_isolate().get_heap_statistics();
+        let used = stats.used_heap_size().max(stats.malloced_memory());
         if used.saturating_mul(10) > limit.saturating_mul(9) {
             return Some(format!("memory limit exceeded (mem_mb={})", self.mem_mb));
         }
