@@ -229,6 +229,14 @@ async fn fs_reads_writes_checks_and_lists_inside_the_worktree() {
         std::fs::read_to_string(s.path("new.txt")).unwrap(),
         "héllo ✓ again"
     );
+    // A lone surrogate is written as one U+FFFD, as Node writes it.
+    s.eval("require('fs').writeFileSync('lone.txt', 'a\\ud800b')")
+        .await;
+    assert_eq!(
+        std::fs::read(s.path("lone.txt")).unwrap(),
+        "a\u{FFFD}b".as_bytes()
+    );
+    std::fs::remove_file(s.path("lone.txt")).unwrap();
     // Invalid UTF-8 is replaced, not refused.
     assert_eq!(
         s.eval("fs.readFileSync('bad.bin')").await,
@@ -1037,6 +1045,26 @@ async fn database_files_live_in_the_worktree() {
     s.eval("db.configure('sub/new.db'); db.exec('create table z (a)'); 0")
         .await;
     assert!(s.path("sub/new.db").is_file());
+    // Relative symlinks inside the worktree are followed in the directories of the path (rule
+    // 4); only a symlink as the last component is refused.
+    symlink("sub", s.path("subl")).unwrap();
+    symlink("..", s.path("sub/up")).unwrap();
+    s.eval(
+        "db.configure('subl/new.db'); db.exec('insert into z values (1)');
+         db.configure('sub/up/sub/new.db'); db.exec('insert into z values (2)');
+         db.configure('subl/made.db'); db.exec('create table m (a)'); 0",
+    )
+    .await;
+    assert!(s.path("sub/made.db").is_file());
+    assert_eq!(
+        s.eval("db.configure('sub/new.db'); db.query('select a from z').map(r => r.a)")
+            .await,
+        json!([1, 2])
+    );
+    assert_eq!(
+        s.code("db.configure('subl/up/link.db')").await,
+        "ERR_INVALID_PATH"
+    );
 }
 
 #[tokio::test]

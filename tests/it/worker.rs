@@ -118,6 +118,13 @@ async fn console_formatting_is_node_like() {
         ("", ""),
         ("'%d', '0x10'", "16"),
         ("null, undefined, true, 'x'", "null undefined true x"),
+        // A lone surrogate leaves the engine as one U+FFFD (spec §7.6), in any form of text.
+        ("'\\ud800x'", "\u{FFFD}x"),
+        (
+            "'%s|%s', 'a\\udc00', Symbol('\\ud800')",
+            "a\u{FFFD}|Symbol(\u{FFFD})",
+        ),
+        ("'😀'.slice(0, 1) + '!'", "\u{FFFD}!"),
     ];
     for (args, expected) in cases {
         let r = w.repl(&format!("console.log({args})")).await;

@@ -37,6 +37,7 @@ const MapPrototypeForEach = Map.prototype.forEach;
 const MapPrototypeClear = Map.prototype.clear;
 const PromisePrototypeThen = Promise.prototype.then;
 const StringPrototypeStartsWith = String.prototype.startsWith;
+const StringPrototypeToWellFormed = String.prototype.toWellFormed;
 const ArrayPrototypeForEach = Array.prototype.forEach;
 
 // Exact brand checks through the built-in `size` getters (they throw for anything that is not a
@@ -183,12 +184,17 @@ const LOG = 0, INFO = 1, WARN = 2, ERROR = 3, DEBUG = 4;
 let consoleEnabled = true;
 let consoleMuted = false;
 
+// Console text leaves the engine well-formed: a lone surrogate becomes one U+FFFD (spec §7.6); the
+// op's UTF-8 conversion would make three of it.
+function send(level, text) {
+  op_vm_console(level, ReflectApply(StringPrototypeToWellFormed, text, []));
+}
 function emit(level, text) {
-  if (consoleEnabled && !consoleMuted) op_vm_console(level, text);
+  if (consoleEnabled && !consoleMuted) send(level, text);
 }
 function logger(level) {
   return function (...args) {
-    if (consoleEnabled && !consoleMuted) op_vm_console(level, formatWithOptions(args));
+    if (consoleEnabled && !consoleMuted) send(level, formatWithOptions(args));
   };
 }
 function noop() {}

@@ -40,6 +40,10 @@
   } = globalThis;
   const StringPrototypeIncludes = String.prototype.includes;
   const StringPrototypeToLowerCase = String.prototype.toLowerCase;
+  const StringPrototypeToWellFormed = String.prototype.toWellFormed;
+  // Text as it leaves the engine: a lone surrogate becomes one U+FFFD, as Node writes it (the
+  // ops' UTF-8 conversion would make three of it).
+  const wellFormed = (text) => ReflectApply(StringPrototypeToWellFormed, text, []);
   // The built-in getter answers the typed array's own kind and `undefined` for anything else
   // (proxies included), without running user code.
   const TypedArrayPrototypeGetToStringTag = ObjectGetOwnPropertyDescriptor(
@@ -121,7 +125,7 @@
       writeFileSync(path, data) {
         needWrite();
         checkString("path", path);
-        op_vm_fs_write(path, String(data));
+        op_vm_fs_write(path, wellFormed(String(data)));
       },
       existsSync(path) {
         needRead();
@@ -186,7 +190,7 @@
         else op_vm_db_bind(2, value, "");
         return;
       case "string":
-        op_vm_db_bind(3, 0, value);
+        op_vm_db_bind(3, 0, wellFormed(value));
         return;
       case "boolean":
         op_vm_db_bind(1, value ? 1 : 0, "");
@@ -238,7 +242,7 @@
       op_vm_db_begin();
       checkString("sql", sql);
       bindParams(params);
-      return JSONParse(op_vm_db_run(exec, sql));
+      return JSONParse(op_vm_db_run(exec, wellFormed(sql)));
     }
     return {
       configure(...args) {
