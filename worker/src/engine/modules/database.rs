@@ -11,7 +11,7 @@
 //! `["b", "<decimal>"]` an INTEGER outside ±(2^53−1), `["f", "Infinity"]` a non-finite REAL,
 //! `["x", <index>]` a BLOB, fetched once with `take_blob`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -178,6 +178,27 @@ fn check_file(grants: &Grants, raw: &str, cleaned: &str) -> Result<(), ModError>
     }
 }
 
+/// The file's path with its directory's symlinks resolved (rule 4 follows relative symlinks that
+/// stay inside), for SQLite: its `SQLITE_OPEN_NOFOLLOW` refuses a symlink in any component, not
+/// only the last. The directory is resolved beneath the worktree, as `check_file` checked it; its
+/// real path is what the kernel reports for the descriptor.
+fn resolved_path(grants: &Grants, raw: &str, cleaned: &str) -> Result<PathBuf, ModError> {
+    use std::os::fd::{AsFd, AsRawFd};
+    let Some((parent, name)) = cleaned.rsplit_once('/') else {
+        return Ok(grants.worktree.join(cleaned));
+    };
+    let dir = open_beneath(
+        grants.root.as_fd(),
+        parent,
+        libc::O_PATH | libc::O_DIRECTORY,
+        0,
+    )
+    .map_err(|err| ModError::os(&err, "open", raw))?;
+    let real = std::fs::read_link(format!("/proc/self/fd/{}", dir.as_raw_fd()))
+        .map_err(|err| ModError::os(&err, "open", raw))?;
+    Ok(real.join(name))
+}
+
 fn json_string(text: &str) -> String {
     serde_json::Value::String(text.to_string()).to_string()
 }
@@ -222,7 +243,7 @@ impl Database {
         } else {
             let cleaned = lexical(raw, false)?;
             check_file(grants, raw, &cleaned)?;
-            let path = grants.worktree.join(&cleaned);
+            let path = resolved_path(grants, raw, &cleaned)?;
             self.open_file(grants, raw, &cleaned, &path)?
         };
         self.prepare_connection(&conn, control)
