@@ -13,21 +13,57 @@ pub(crate) struct GlobalArgs {
         global = true,
         value_name = "URL",
         env = "VM_SYSTEM_SERVER_URL",
-        default_value = "http://127.0.0.1:3210"
+        default_value = "http://127.0.0.1:3210",
+        value_parser = server_url
     )]
     pub(crate) server_url: String,
-    /// Bearer token sent with every request.
+    /// Bearer token sent with every request (surrounding whitespace is ignored).
     #[arg(
         long,
         global = true,
         value_name = "TOKEN",
         env = "VM_SYSTEM_TOKEN",
-        hide_env_values = true
+        hide_env_values = true,
+        value_parser = token
     )]
     pub(crate) token: Option<String>,
     /// Output format: aligned tables and transcripts, or the API's JSON on one line.
     #[arg(long, global = true, value_enum, value_name = "FORMAT", default_value_t = OutputFormat::Table)]
     pub(crate) output: OutputFormat,
+}
+
+/// `--server-url`: an `http://` or `https://` URL with a host, so that a mistyped one is a usage
+/// error rather than a daemon that cannot be reached.
+fn server_url(text: &str) -> Result<String, String> {
+    let uri: ureq::http::Uri = text
+        .parse()
+        .map_err(|err| format!("not a URL ({err}); expected e.g. http://127.0.0.1:3210"))?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return Err("expected an http:// or https:// URL, e.g. http://127.0.0.1:3210".into());
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err("the URL has no host".into());
+    }
+    if uri.path().trim_end_matches('/').ends_with("/api/v1") {
+        return Err("give the daemon's base URL, without /api/v1".into());
+    }
+    if uri.query().is_some() {
+        return Err("the URL may not have a query".into());
+    }
+    Ok(text.to_string())
+}
+
+/// `--token`: trimmed like the daemon's token file (spec §10.5); what is left must fit in an HTTP
+/// header.
+fn token(text: &str) -> Result<String, String> {
+    let token = text.trim();
+    if token.is_empty() {
+        return Err("the token is empty".into());
+    }
+    if !token.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+        return Err("the token may only hold printable ASCII characters".into());
+    }
+    Ok(token.to_string())
 }
 
 /// `--output`.
@@ -285,6 +321,7 @@ pub(crate) enum SessionCommand {
     ///
     /// Example: vm-system session create --template-id TEMPLATE_ID --workspace-id ws-1 --base-commit HEAD --worktree-path .
     Create {
+        /// Template to start the session from.
         #[arg(long, value_name = "ID")]
         template_id: String,
         /// Opaque workspace label.

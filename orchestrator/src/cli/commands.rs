@@ -53,8 +53,13 @@ impl Ctx {
     }
 }
 
-/// Parses a JSON argument that must be an object, or fails with a usage error naming `flag`.
+/// Parses a JSON argument that must be an object, or fails with a usage error naming `flag`. It is
+/// read as strictly as the API reads bodies (spec §1): a duplicate key is an error, not the last
+/// one winning.
 pub(crate) fn json_object(flag: &str, text: &str) -> Result<Value, CliError> {
+    if let Err(err) = crate::api::json::parse(text.as_bytes()) {
+        return Err(CliError::Usage(format!("{flag} is not valid JSON: {err}")));
+    }
     match serde_json::from_str::<Value>(text) {
         Ok(value @ Value::Object(_)) => Ok(value),
         Ok(_) => Err(CliError::Usage(format!("{flag} must be a JSON object"))),
@@ -272,7 +277,14 @@ pub(crate) fn completions(shell: Shell, command: &mut clap::Command) -> Result<O
     };
     let mut script = Vec::new();
     clap_complete::generate(generator, command, "vm-system", &mut script);
-    output::emit(&String::from_utf8_lossy(&script))?;
+    let mut script = String::from_utf8_lossy(&script).into_owned();
+    if shell == Shell::Bash {
+        // clap_complete names the subcommands' `case` arms `vm__subcmd__system__…` for a binary
+        // whose name has a hyphen, while the loop that picks the arm builds `vm__system__…`, so
+        // nothing past the first word completed (clap-rs/clap#6421).
+        script = script.replace("vm__subcmd__system", "vm__system");
+    }
+    output::emit(&script)?;
     Ok(Outcome::Success)
 }
 

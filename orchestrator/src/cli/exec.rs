@@ -114,13 +114,19 @@ fn follow_events(
     execution_id: &str,
     after_seq: Option<i64>,
 ) -> Result<Outcome, CliError> {
-    if ctx.output == OutputFormat::Table {
-        output::emit(&follow_row(&["SEQ", "TS", "TYPE", "PAYLOAD"]))?;
-    }
+    // The table's header waits for the stream's first message: a request that fails prints only
+    // its error.
+    let mut header = ctx.output == OutputFormat::Table;
     let mut write_error = None;
     let result = ctx
         .client
         .follow_events(execution_id, after_seq, |message| {
+            if std::mem::take(&mut header)
+                && let Err(err) = output::emit(&follow_row(&["SEQ", "TS", "TYPE", "PAYLOAD"]))
+            {
+                write_error = Some(err);
+                return Ok(Flow::Stop);
+            }
             let text = match (ctx.output, message.event.as_str()) {
                 (OutputFormat::Json, "end") => None,
                 (OutputFormat::Json, _) => Some(output::json_line(&message.data)),

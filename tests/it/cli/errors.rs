@@ -17,6 +17,15 @@ fn api_errors_print_the_error_line_and_exit_1() {
     let request_id = tail.strip_suffix(')').unwrap();
     assert_eq!(request_id.len(), 36, "{line}");
 
+    // A followed stream that cannot start prints its error only, not the table's header.
+    let r = cli.run(&["exec", "events", UNKNOWN_ID, "--follow"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stdout.is_empty(), "{r:?}");
+    assert!(
+        r.stderr.starts_with("error: EXECUTION_NOT_FOUND: "),
+        "{r:?}"
+    );
+
     // json mode: the envelope on stdout as well
     let r = cli.run(&["template", "get", UNKNOWN_ID, "--output", "json"]);
     assert_eq!(r.code, 1);
@@ -61,6 +70,23 @@ fn usage_errors_and_bad_json_arguments_exit_1() {
         vec!["exec", "run-file", &s, "x.js", "--args", "[1, 2]"],
         vec!["exec", "run-file", &s, "x.js", "--args", "{"],
         vec!["exec", "run-file", &s, "x.js", "--env", "\"A\""],
+        // Duplicate keys are refused as the API refuses them (spec §1), not collapsed.
+        vec![
+            "exec",
+            "run-file",
+            &s,
+            "x.js",
+            "--args",
+            r#"{"a": 1, "a": 2}"#,
+        ],
+        vec![
+            "template",
+            "settings",
+            "set",
+            &t,
+            "--json",
+            r#"{"limits": {"wall_ms": 10, "wall_ms": 20}}"#,
+        ],
         vec![
             "template",
             "add-capability",
@@ -116,7 +142,7 @@ fn usage_errors_and_bad_json_arguments_exit_1() {
     assert_eq!(r.code, 0);
     assert!(r.stdout.contains("Usage:"), "{r:?}");
     let r = run(vm_args(&["--version"]), None);
-    assert_eq!((r.code, r.stdout.as_str()), (0, "vm-system 0.0.0\n"));
+    assert_eq!((r.code, r.stdout.as_str()), (0, "vm-system 1.0.0\n"));
 }
 
 #[test]
@@ -227,6 +253,64 @@ fn an_unreachable_daemon_exits_3() {
 }
 
 #[test]
+fn a_malformed_server_url_is_a_usage_error() {
+    for bad in [
+        "notaurl",
+        "",
+        "ftp://127.0.0.1:3210",
+        "http://",
+        "http://127.0.0.1:3210/api/v1",
+        "http://127.0.0.1:3210/?x=1",
+    ] {
+        let r = run(vm_args(&["ops", "health", "--server-url", bad]), None);
+        assert_eq!(r.code, 1, "{bad:?}: {r:?}");
+        assert!(
+            r.stderr.contains("--server-url") && !r.stderr.contains("cannot reach"),
+            "{bad:?}: {r:?}"
+        );
+        let mut command = vm_args(&["ops", "health"]);
+        command.env("VM_SYSTEM_SERVER_URL", bad);
+        let r = run(command, None);
+        assert_eq!(r.code, 1, "env {bad:?}: {r:?}");
+    }
+}
+
+#[test]
+fn bash_completes_subcommands_and_their_flags() {
+    let tmp = tempfile::tempdir().unwrap();
+    let script = tmp.path().join("vm-system.bash");
+    std::fs::write(&script, run(vm_args(&["completions", "bash"]), None).ok()).unwrap();
+    // What bash's completion machinery does for `vm-system <words…><TAB>`.
+    let complete = |words: &[&str]| {
+        let words: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+        let program = format!(
+            "source '{}'; COMP_WORDS=(vm-system {}); COMP_CWORD={}; \
+             _vm__system vm-system \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; \
+             printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            script.display(),
+            words.join(" "),
+            words.len()
+        );
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(program)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let top = complete(&[""]);
+    assert!(top.lines().any(|l| l == "exec"), "{top}");
+    let exec = complete(&["exec", ""]);
+    assert!(
+        exec.lines().any(|l| l == "repl") && exec.lines().any(|l| l == "run-file"),
+        "{exec}"
+    );
+    let flags = complete(&["exec", "events", "--"]);
+    assert!(flags.lines().any(|l| l == "--follow"), "{flags}");
+}
+
+#[test]
 fn the_token_comes_from_the_flag_or_the_env_var() {
     let tmp = tempfile::tempdir().unwrap();
     let token_file = tmp.path().join("token");
@@ -256,6 +340,20 @@ fn the_token_comes_from_the_flag_or_the_env_var() {
     let mut command = cli.command(&["template", "list", "--token", "s3cret"]);
     command.env("VM_SYSTEM_TOKEN", "wrong");
     assert_eq!(run(command, None).code, 0, "the flag wins");
+    // Surrounding whitespace is trimmed, as the daemon trims its token file (a token read with
+    // a trailing newline still works).
+    let mut command = cli.command(&["template", "list"]);
+    command.env("VM_SYSTEM_TOKEN", "s3cret\n");
+    assert_eq!(run(command, None).code, 0, "a trailing newline is trimmed");
+    // A token that cannot be sent in a header is a usage error, not an unreachable daemon.
+    for bad in ["s3c\nret", "tab\u{7f}", "   "] {
+        let r = cli.run(&["template", "list", "--token", bad]);
+        assert_eq!(r.code, 1, "{bad:?}: {r:?}");
+        assert!(
+            r.stderr.contains("--token") && !r.stderr.contains("cannot reach"),
+            "{bad:?}: {r:?}"
+        );
+    }
     // Health needs no token.
     assert_eq!(cli.json(&["ops", "health"])["status"], "ok");
 }
