@@ -22,7 +22,7 @@ type Res<T> = Result<T, ApiError>;
 pub(crate) async fn health(State(svc): State<Service>, _q: StrictQuery<NoQuery>) -> Json<Health> {
     Json(Health {
         status: StatusOk,
-        version: "1.0.0".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
         engine: svc.engine.clone(),
     })
 }
