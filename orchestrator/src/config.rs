@@ -56,13 +56,22 @@ pub(crate) fn default_library_dir() -> PathBuf {
     data_dir().join("libraries")
 }
 
+/// `--listen host:port`: an IP address, or a host name resolved once, here, to the first address
+/// it names (`localhost:0`); the daemon binds that address.
+fn resolve_listen(text: &str) -> Result<SocketAddr, DaemonError> {
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    std::net::ToSocketAddrs::to_socket_addrs(text)
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .ok_or_else(|| DaemonError::Listen(text.to_string()))
+}
+
 impl ServeArgs {
     /// Checks the flags and reads the token file (spec §10.2 step 1).
     pub(crate) fn validate(self) -> Result<ServeConfig, DaemonError> {
-        let listen: SocketAddr = self
-            .listen
-            .parse()
-            .map_err(|_| DaemonError::Listen(self.listen.clone()))?;
+        let listen = resolve_listen(&self.listen)?;
         let token = match &self.auth_token_file {
             Some(path) => {
                 let text =

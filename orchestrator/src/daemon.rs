@@ -2,10 +2,12 @@
 //! bind, print the ready line, serve, and shut down in order.
 
 use std::io::Write as _;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use protocol::StopCause;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
 
 use crate::config::ServeConfig;
 use crate::error::DaemonError;
@@ -95,7 +97,16 @@ pub(crate) async fn serve(config: ServeConfig) -> Result<(), DaemonError> {
         let _ = second_tx.send(true);
     });
 
-    let server_shutdown = service.shutdown.clone();
+    // Connections are served until the drain is over, so that a request on a connection opened
+    // before the signal gets its `503 SHUTTING_DOWN` (spec §10.6 step 1) rather than a closed
+    // socket; the listener stops accepting at the signal.
+    let drained = CancellationToken::new();
+    let listener = ClosingListener {
+        addr,
+        inner: Some(listener),
+        shutdown: service.shutdown.clone(),
+    };
+    let server_shutdown = drained.clone();
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move { server_shutdown.cancelled().await })
@@ -104,6 +115,7 @@ pub(crate) async fn serve(config: ServeConfig) -> Result<(), DaemonError> {
 
     service.shutdown.cancelled().await;
     drain(&service, second_rx).await;
+    drained.cancel();
     match tokio::time::timeout(Duration::from_secs(5), server).await {
         Ok(Ok(Err(err))) => tracing::warn!(error = %err, "http server ended with an error"),
         Ok(_) => {}
@@ -113,6 +125,37 @@ pub(crate) async fn serve(config: ServeConfig) -> Result<(), DaemonError> {
         tracing::warn!(error = %err, "failed to close the store cleanly");
     }
     Ok(())
+}
+
+/// The daemon's listening socket: accepts connections until shutdown begins, then closes the
+/// socket (new connections are refused) and accepts nothing more, while the server goes on serving
+/// the connections already open.
+struct ClosingListener {
+    addr: SocketAddr,
+    inner: Option<TcpListener>,
+    shutdown: CancellationToken,
+}
+
+impl axum::serve::Listener for ClosingListener {
+    type Io = TcpStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (TcpStream, SocketAddr) {
+        if let Some(listener) = self.inner.as_mut() {
+            tokio::select! {
+                biased;
+                () = self.shutdown.cancelled() => {}
+                // Retries and backs off on accept errors itself.
+                accepted = axum::serve::Listener::accept(listener) => return accepted,
+            }
+        }
+        self.inner = None;
+        std::future::pending().await
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        Ok(self.addr)
+    }
 }
 
 /// Raises the soft limit on open files to the hard limit. Every live session holds two of the

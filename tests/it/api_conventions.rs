@@ -1290,6 +1290,25 @@ fn serve_refuses(dir: &std::path::Path, flags: &[&str]) -> (Option<i32>, String,
 }
 
 #[test]
+fn serve_listens_on_a_host_name() {
+    // `--listen host:port` (spec §10.1): a name is resolved to a loopback address here.
+    let d = TestDaemon::start_with(&["--listen", "localhost:0"]);
+    let addr: std::net::SocketAddr = d.addr.parse().unwrap();
+    assert!(addr.ip().is_loopback(), "{addr}");
+    assert_ne!(addr.port(), 0);
+    assert_eq!(d.get("/health").body["status"], "ok");
+    let (code, _, stderr) = serve_refuses(
+        tempfile::tempdir().unwrap().path(),
+        &["--listen", "localhost:http"],
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error: invalid --listen address localhost:http"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn serve_refuses_bad_token_files_and_open_listeners() {
     let dir = tempfile::tempdir().unwrap();
     let blank = token_file(dir.path(), " \n\t \n");
@@ -1342,6 +1361,13 @@ fn serve_refuses_bad_token_files_and_open_listeners() {
         );
         if let Some(exact) = exact {
             assert_eq!(lines[0], exact, "serve {flags:?}");
+            // No log line repeats it.
+            let reason = exact.trim_start_matches("error: ");
+            assert_eq!(
+                stderr.lines().filter(|l| l.contains(reason)).count(),
+                1,
+                "serve {flags:?}: stderr {stderr}"
+            );
         }
     }
 }

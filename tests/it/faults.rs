@@ -397,6 +397,72 @@ fn a_second_signal_skips_the_grace_period() {
     check_after_shutdown(&mut d, &running, [&sid, &idle]);
 }
 
+/// One request on a raw keep-alive connection: the status and the body.
+fn raw_get(stream: &mut std::net::TcpStream, path: &str) -> (u16, Value) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    let status: u16 = line.split(' ').nth(1).unwrap().parse().unwrap();
+    let mut length = 0;
+    loop {
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        if line == "\r\n" {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().unwrap();
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).unwrap();
+    (status, serde_json::from_slice(&body).unwrap())
+}
+
+#[test]
+fn a_connection_open_before_shutdown_gets_503_and_new_ones_are_refused() {
+    let mut d = TestDaemon::start();
+    let (sid, _idle, _workers) = two_sessions(&d);
+    let mut open = std::net::TcpStream::connect(&d.addr).unwrap();
+    open.set_read_timeout(Some(tests::DEADLINE)).unwrap();
+    assert_eq!(raw_get(&mut open, "/api/v1/health").0, 200);
+    std::thread::scope(|scope| {
+        // A running execution keeps the daemon draining (spec §10.6 step 2).
+        let call = scope.spawn(|| {
+            d.try_request(
+                "POST",
+                "/api/v1/executions/repl",
+                Some(&json!({"session_id": sid, "input": "while (true) {}"}).to_string()),
+            )
+        });
+        d.running_execution(&sid);
+        d.signal(libc::SIGTERM);
+        // The same connection, opened before the signal: answered 503 (spec §10.6 step 1).
+        let (_, body) = d.wait_for("the open connection to get 503", || {
+            let (status, body) = raw_get(&mut open, "/api/v1/health");
+            (status == 503).then_some((status, body))
+        });
+        assert_eq!(body["error"]["code"], "SHUTTING_DOWN", "{body}");
+        let (status, body) = raw_get(&mut open, "/api/v1/templates");
+        assert_eq!(
+            (status, &body["error"]["code"]),
+            (503, &json!("SHUTTING_DOWN"))
+        );
+        // No new connection is accepted.
+        d.wait_for("new connections to be refused", || {
+            std::net::TcpStream::connect(&d.addr).is_err().then_some(())
+        });
+        d.signal(libc::SIGINT);
+        let _ = call.join().unwrap();
+    });
+    let status = d.wait_exit();
+    assert_eq!(status.code(), Some(0), "exit status {status}");
+}
+
 /// The fork server (spec §10.4 workers are forked from a pre-booted one): every session draws its
 /// own `Math.random` numbers; a killed fork server takes the workers it forked down with it (their
 /// sessions crash like any killed worker), and the next start forks from a new one.

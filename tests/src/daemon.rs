@@ -111,10 +111,11 @@ impl TestDaemon {
         open_files: Option<u64>,
     ) -> Result<(Child, String), String> {
         let mut command = Command::new(crate::bin_path("orchestrator-dup"));
+        command.arg("serve");
+        if !extra.iter().any(|a| a == "--listen") {
+            command.arg("--listen").arg("127.0.0.1:0");
+        }
         command
-            .arg("serve")
-            .arg("--listen")
-            .arg("127.0.0.1:0")
             .arg("--db")
             .arg(db_path(dir))
             .arg("--library-dir")

@@ -177,11 +177,15 @@ async fn handshake(
     child: &mut Process,
 ) -> Result<(String, String), WorkerError> {
     let mut hello = None;
+    // The fork server may write `BootFailed` and exit at once: its exit can be seen before the
+    // message is read, so an exit is only reported once the socket is drained (end of stream).
+    let mut exited: Option<ExitReason> = None;
     loop {
         let message = tokio::select! {
             message = receive(socket) => message,
-            status = child.wait() => {
-                return Err(WorkerError::ExitedDuringStart(ExitReason::from_wait(status)));
+            status = child.wait(), if exited.is_none() => {
+                exited = Some(ExitReason::from_wait(status));
+                continue;
             }
         };
         match message.map_err(WorkerError::Pipe)? {
@@ -214,7 +218,10 @@ async fn handshake(
             }
             Some(Err(err)) => return Err(WorkerError::Unreadable(err)),
             None => {
-                let reason = ExitReason::from_wait(child.wait().await);
+                let reason = match exited {
+                    Some(reason) => reason,
+                    None => ExitReason::from_wait(child.wait().await),
+                };
                 return Err(WorkerError::ExitedDuringStart(reason));
             }
         }
