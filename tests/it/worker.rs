@@ -201,6 +201,15 @@ async fn throws_and_syntax_errors_become_exceptions() {
         "{stack}"
     );
 
+    // A lone surrogate in the message is one U+FFFD in the message and in the stack (spec §7.6).
+    let e = exception_of(&w.repl("throw new Error('\\ud800m')").await);
+    assert_eq!(e["message"], "\u{FFFD}m");
+    let stack = e["stack"].as_str().unwrap();
+    assert!(stack.starts_with("Error: \u{FFFD}m\n"), "{stack}");
+    let r = w.repl("console.log(new TypeError('a\\udc00'))").await;
+    let logged = &console_texts(&r)[0].1;
+    assert!(logged.starts_with("TypeError: a\u{FFFD}\n"), "{logged}");
+
     let e = exception_of(&w.repl("let x = ;").await);
     assert_eq!(e["name"], "SyntaxError");
 

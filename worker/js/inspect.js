@@ -1245,7 +1245,40 @@
     if (StringPrototypeStartsWith(stack, "    at ")) {
       stack = `${ErrorPrototypeToString(error)}\n${stack}`;
     }
+    return repairHeader(error, stack);
+  }
+
+  // QuickJS-ng writes a stack's header through UTF-8, which makes three U+FFFD of each lone
+  // surrogate of the message; that header is rebuilt from the error (one U+FFFD on the way out).
+  function repairHeader(error, stack) {
+    if (!StringPrototypeIncludes(stack, "\ufffd\ufffd\ufffd")) return stack;
+    const header = ErrorPrototypeToString(error);
+    const written = throughUtf8(header);
+    if (written !== header && StringPrototypeStartsWith(stack, written)) {
+      return header + StringPrototypeSlice(stack, written.length);
+    }
     return stack;
+  }
+
+  // `text` as the engine's UTF-8 round trip leaves it: each lone surrogate becomes three U+FFFD.
+  function throughUtf8(text) {
+    let out = "";
+    let start = 0;
+    for (let i = 0; i < text.length; i++) {
+      const c = StringPrototypeCharCodeAt(text, i);
+      if (c >= 0xd800 && c <= 0xdbff) {
+        const next = StringPrototypeCharCodeAt(text, i + 1);
+        if (next >= 0xdc00 && next <= 0xdfff) {
+          i++;
+          continue;
+        }
+      } else if (c < 0xdc00 || c > 0xdfff) {
+        continue;
+      }
+      out += `${StringPrototypeSlice(text, start, i)}\ufffd\ufffd\ufffd`;
+      start = i + 1;
+    }
+    return start === 0 ? text : out + StringPrototypeSlice(text, start);
   }
 
   function getStackString(error) {
@@ -2232,7 +2265,7 @@
       }
       try {
         const s = e.stack;
-        stack = typeof s === "string" ? wellFormed(s) : null;
+        stack = typeof s === "string" ? wellFormed(repairHeader(e, s)) : null;
       } catch {
         stack = null;
       }
