@@ -134,8 +134,8 @@ pub(crate) enum ApiError {
     /// `422 MODULE_NOT_ALLOWED`; `reason` is `builtin` or `unknown`.
     #[error("module {name:?} is not allowed: {reason}")]
     ModuleNotAllowed { name: String, reason: &'static str },
-    /// `422 LIBRARY_UNKNOWN`.
-    #[error("library {name:?} is not in the catalog")]
+    /// `422 LIBRARY_UNKNOWN`: the id is not in the catalog, or the version is malformed.
+    #[error("library {name:?} {}", library_unknown_reason(.name))]
     LibraryUnknown { name: String },
     /// `422 LIBRARY_NOT_CACHED`.
     #[error("library {library} is not in the library directory")]
@@ -477,6 +477,16 @@ impl std::fmt::Display for ErrorChain<'_> {
     }
 }
 
+/// Why a library name was refused: a malformed version, or an id the catalog does not have.
+fn library_unknown_reason(name: &str) -> &'static str {
+    match name.trim().split_once('@') {
+        Some((_, version)) if !crate::api::requests::is_library_version(version) => {
+            "has a malformed version (expected MAJOR.MINOR.PATCH or MAJOR.MINOR.PATCH-PRERELEASE)"
+        }
+        _ => "is not in the catalog",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -789,6 +799,17 @@ mod tests {
             "LIBRARY_UNKNOWN",
             "library \"left-pad\" is not in the catalog",
             json!({"name": "left-pad"}),
+        )
+        .await;
+        check(
+            ApiError::LibraryUnknown {
+                name: "dayjs@bad".into(),
+            },
+            422,
+            "LIBRARY_UNKNOWN",
+            "library \"dayjs@bad\" has a malformed version (expected MAJOR.MINOR.PATCH or \
+             MAJOR.MINOR.PATCH-PRERELEASE)",
+            json!({"name": "dayjs@bad"}),
         )
         .await;
         check(ApiError::LibraryNotCached { session_id: s, library: "lodash@4.17.21".into(), expected_path: "/l/lodash-4.17.21.js".into() }, 422, "LIBRARY_NOT_CACHED", "library lodash@4.17.21 is not in the library directory", json!({"session_id": SID, "library": "lodash@4.17.21", "expected_path": "/l/lodash-4.17.21.js"})).await;

@@ -35,6 +35,6 @@ pub(crate) use settings::{LimitsPatch, ResolverPatch, RuntimePatch, SettingsPatc
     reason = "re-exported for the endpoint handlers to come"
 )]
 pub(crate) use templates::{
-    AddLibrary, AddModule, AddStartupFile, CreateTemplate, LibrarySpec, lexical_path,
-    library_id_of, normalize_module_name,
+    AddLibrary, AddModule, AddStartupFile, CreateTemplate, LibrarySpec, is_library_version,
+    lexical_path, library_id_of, normalize_module_name,
 };

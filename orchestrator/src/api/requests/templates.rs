@@ -184,7 +184,7 @@ pub(crate) fn library_id_of(name: &str) -> String {
         .to_lowercase()
 }
 
-fn is_library_version(v: &str) -> bool {
+pub(crate) fn is_library_version(v: &str) -> bool {
     let (core, pre) = match v.split_once('-') {
         Some((core, pre)) => (core, Some(pre)),
         None => (v, None),
