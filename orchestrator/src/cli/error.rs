@@ -67,7 +67,10 @@ pub(crate) fn report(err: &CliError, output: OutputFormat) {
             }
             format!(
                 "error: {}: {} (HTTP {}, request {})",
-                failure.code, failure.message, failure.status, failure.request_id
+                failure.code,
+                crate::cli::output::printable(&failure.message, false),
+                failure.status,
+                failure.request_id
             )
         }
         CliError::Client(ClientError::Unreachable { url, source }) => {

@@ -1,6 +1,8 @@
 //! Rendering for spec §11 output: aligned tables, `field  value` lines, the execution transcript,
 //! and the column sets of every list. Functions build strings; `emit` writes them to stdout.
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::io::Write;
 
 use serde_json::Value;
@@ -80,16 +82,37 @@ pub(crate) fn json_line(raw: &str) -> String {
     format!("{}\n", raw.trim_end())
 }
 
+/// Text as a terminal should show it: control characters (C0 but tab, and newline unless `lines`
+/// keeps it; DEL; C1) are written as `\xNN`, so that what a session prints (or a name someone
+/// chose) cannot move the cursor, recolour or retitle the terminal, set its clipboard, or break a
+/// table's rows.
+pub(crate) fn printable(text: &str, lines: bool) -> Cow<'_, str> {
+    let escaped = |c: char| c.is_control() && c != '\t' && !(lines && c == '\n');
+    if !text.chars().any(escaped) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if escaped(c) {
+            let _ = write!(out, "\\x{:02x}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// A value inside a table: strings raw, `null` as `-`, lists of strings comma-separated, other
 /// nested values as compact JSON.
 pub(crate) fn cell(value: &Value) -> String {
     match value {
         Value::Null => "-".to_string(),
-        Value::String(s) => s.clone(),
+        Value::String(s) => printable(s, false).into_owned(),
         Value::Array(items) if items.is_empty() => "-".to_string(),
         Value::Array(items) if items.iter().all(Value::is_string) => items
             .iter()
             .filter_map(Value::as_str)
+            .map(|s| printable(s, false))
             .collect::<Vec<_>>()
             .join(","),
         other => other.to_string(),
@@ -100,7 +123,7 @@ pub(crate) fn cell(value: &Value) -> String {
 fn field_value(value: &Value) -> String {
     match value {
         Value::Null => "null".to_string(),
-        Value::String(s) => s.clone(),
+        Value::String(s) => printable(s, false).into_owned(),
         other => other.to_string(),
     }
 }
@@ -176,13 +199,13 @@ pub(crate) fn fields(object: &Value) -> String {
 /// One transcript line for an event, or `None` for events the transcript leaves out.
 pub(crate) fn event_line(event: &Value) -> Option<String> {
     let payload = &event["payload"];
-    let text = |key: &str| payload[key].as_str().unwrap_or("").to_string();
+    let text = |key: &str| printable(payload[key].as_str().unwrap_or(""), true).into_owned();
     match event["type"].as_str().unwrap_or("") {
         "input_echo" => None,
         "console" => Some(format!("[{}] {}", text("level"), text("text"))),
         "value" => Some(format!("=> {}", text("preview"))),
         "exception" => Some(match payload["name"].as_str() {
-            Some(name) => format!("Uncaught {name}: {}", text("message")),
+            Some(name) => format!("Uncaught {}: {}", printable(name, false), text("message")),
             None => format!("Uncaught {}", text("message")),
         }),
         "system" => Some(format!("[system] {}", text("message"))),
@@ -251,6 +274,30 @@ mod tests {
         );
         let ok = json!({"id": "e2", "status": "ok", "error": null, "metrics": {"wall_ms": 0}, "events": []});
         assert_eq!(transcript(&ok), "-- execution e2 ok (0 ms)\n");
+    }
+
+    #[test]
+    fn control_characters_reach_the_terminal_escaped() {
+        // What a session prints: escape sequences shown, not obeyed; its own lines and tabs kept.
+        let detail = json!({
+            "id": "e1", "status": "ok", "error": null, "metrics": {"wall_ms": 1},
+            "events": [
+                {"seq": 1, "type": "console", "payload": {"level": "log",
+                 "text": "\u{1b}[31mred\u{1b}]52;c;eA==\u{7}\nline\ttab\u{9b}2J\r"}},
+            ]
+        });
+        assert_eq!(
+            transcript(&detail),
+            "[log] \\x1b[31mred\\x1b]52;c;eA==\\x07\nline\ttab\\x9b2J\\x0d\n\
+             -- execution e1 ok (1 ms)\n"
+        );
+        // In a table a newline would split the row.
+        let items = json!([{"id": "t1", "name": "two\nlines\u{1b}[2J", "engine": "quickjs",
+                            "exposed_modules": [], "libraries": [], "created_at": "x"}]);
+        let out = table(&TEMPLATES, &items);
+        assert_eq!(out.lines().count(), 2, "{out}");
+        assert!(out.contains("two\\x0alines\\x1b[2J"), "{out}");
+        assert_eq!(printable("plain ✓", false), "plain ✓");
     }
 
     #[test]

@@ -22,6 +22,20 @@ fn exec_commands_in_both_output_modes() {
     assert_eq!((status.as_str(), code), ("ok", None));
     assert_eq!(lines.len(), 4);
 
+    // What a session prints reaches the terminal with its control characters escaped.
+    let other = d.session(&t);
+    let out = cli.table(&[
+        "exec",
+        "repl",
+        &other,
+        "console.log('\\x1b[31mred\\x1b]0;title\\x07 a\\nb'); 'x\\x1b[2J'",
+    ]);
+    assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{out:?}");
+    assert!(
+        out.starts_with("[log] \\x1b[31mred\\x1b]0;title\\x07 a\nb\n=> x\\x1b[2J\n"),
+        "{out:?}"
+    );
+
     // repl, json: the ExecutionDetail
     let detail = cli.json(&["exec", "repl", &s, "var x = {a: [1, 'b']}; x"]);
     assert_eq!(detail["status"], "ok");
