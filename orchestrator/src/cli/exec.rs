@@ -2,6 +2,9 @@
 //! or following their events (spec §11, §4.9, §7.7).
 
 use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -27,7 +30,14 @@ pub(crate) fn exec(ctx: &Ctx, command: ExecCommand) -> Result<Outcome, CliError>
             } else {
                 code
             };
-            finish_run(ctx, c.repl(&client::Repl { session_id, input }))
+            let mine = Mine::Repl(input.clone());
+            let answer = until_interrupted(ctx, &session_id, &mine, || {
+                c.repl(&client::Repl {
+                    session_id: session_id.clone(),
+                    input,
+                })
+            });
+            finish_run(ctx, answer)
         }
         ExecCommand::RunFile {
             session_id,
@@ -37,13 +47,15 @@ pub(crate) fn exec(ctx: &Ctx, command: ExecCommand) -> Result<Outcome, CliError>
         } => {
             let args = args.map(|t| json_object("--args", &t)).transpose()?;
             let env = env.map(|t| json_object("--env", &t)).transpose()?;
+            let mine = Mine::RunFile(path.clone());
             let req = client::RunFile {
-                session_id,
+                session_id: session_id.clone(),
                 path,
                 args,
                 env,
             };
-            finish_run(ctx, c.run_file(&req))
+            let answer = until_interrupted(ctx, &session_id, &mine, || c.run_file(&req));
+            finish_run(ctx, answer)
         }
         ExecCommand::List { session_id, limit } => ctx.print(
             &c.list_executions(&session_id, limit)?,
@@ -73,6 +85,96 @@ pub(crate) fn exec(ctx: &Ctx, command: ExecCommand) -> Result<Outcome, CliError>
             }
         }
     }
+}
+
+/// The execution a `repl` or `run-file` command started, as `GET /executions` shows it.
+enum Mine {
+    Repl(String),
+    RunFile(String),
+}
+
+impl Mine {
+    fn is(&self, execution: &Value) -> bool {
+        execution["status"] == "running"
+            && match self {
+                Mine::Repl(input) => {
+                    execution["kind"] == "repl" && execution["input"].as_str() == Some(input)
+                }
+                Mine::RunFile(path) => {
+                    execution["kind"] == "run_file" && execution["path"].as_str() == Some(path)
+                }
+            }
+    }
+}
+
+/// Set by the first Ctrl-C (SIGINT) while a run waits for its answer.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_sigint(_: libc::c_int) {
+    if INTERRUPTED.swap(true, Ordering::SeqCst) {
+        // A second Ctrl-C: leave at once, as an interrupted program does.
+        // SAFETY: _exit is async-signal-safe.
+        unsafe { libc::_exit(130) };
+    }
+}
+
+/// Runs `call` (a `repl` or `run-file` request) while watching for Ctrl-C. The first Ctrl-C
+/// cancels the execution the call started (`POST …/cancel`), and the call then answers with the
+/// cancelled execution, which is printed like any other; a second one exits at once (130).
+/// Without this a Ctrl-C would leave the execution running and the session busy until a limit
+/// stopped it.
+fn until_interrupted(
+    ctx: &Ctx,
+    session_id: &str,
+    mine: &Mine,
+    call: impl FnOnce() -> Result<Body, ClientError> + Send,
+) -> Result<Body, ClientError> {
+    // SAFETY: the handler only touches an atomic and calls _exit, both async-signal-safe.
+    let installed =
+        unsafe { libc::signal(libc::SIGINT, on_sigint as *const () as libc::sighandler_t) };
+    if installed == libc::SIG_ERR {
+        return call();
+    }
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        scope.spawn(move || {
+            let _ = tx.send(call());
+        });
+        let mut cancelled = false;
+        loop {
+            match rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(answer) => return answer,
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(ClientError::Protocol(
+                        "the request ended without an answer".into(),
+                    ));
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            if !cancelled && INTERRUPTED.load(Ordering::SeqCst) {
+                cancelled = cancel_mine(ctx, session_id, mine);
+            }
+        }
+    })
+}
+
+/// Cancels the running execution that is `mine`; `false` while none is running yet.
+fn cancel_mine(ctx: &Ctx, session_id: &str, mine: &Mine) -> bool {
+    let Ok(list) = ctx.client.list_executions(session_id, Some(20)) else {
+        return false;
+    };
+    let running = list
+        .value
+        .as_array()
+        .and_then(|items| items.iter().find(|e| mine.is(e)))
+        .and_then(|e| e["id"].as_str().map(str::to_string));
+    let Some(id) = running else {
+        return false;
+    };
+    eprintln!("cancelling execution {id} (Ctrl-C again to quit at once)");
+    // A failure (it ended meanwhile) changes nothing: the run's answer is on its way.
+    let _ = ctx.client.cancel_execution(&id);
+    true
 }
 
 /// Prints an ExecutionDetail: the body in json mode, the transcript in table mode.

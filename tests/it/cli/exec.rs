@@ -338,3 +338,56 @@ fn events_follow_prints_events_while_the_execution_runs() {
         "{r:?}"
     );
 }
+
+#[test]
+fn ctrl_c_cancels_the_running_execution() {
+    let d = TestDaemon::start();
+    let cli = Cli { d: &d };
+    let t = d.template("ctrl-c");
+    let s = d.session(&t);
+    for (args, kind) in [
+        (
+            vec!["exec", "repl", &s, "console.log('spinning'); for (;;) {}"],
+            "repl",
+        ),
+        (vec!["exec", "run-file", &s, "spin.js"], "run_file"),
+    ] {
+        if kind == "run_file" {
+            let wt = d.get_session(&s)["worktree_path"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            std::fs::write(std::path::Path::new(&wt).join("spin.js"), "for (;;) {}").unwrap();
+        }
+        let mut command = cli.command(&args);
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let child = command.spawn().unwrap();
+        let running = wait_running(&d, &s);
+        // SAFETY: kill(2) on the CLI process this test started.
+        unsafe { libc::kill(i32::try_from(child.id()).unwrap(), libc::SIGINT) };
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{kind}: {stdout} {stderr}");
+        let last = stdout.lines().last().unwrap_or_default();
+        assert_eq!(
+            footer(last),
+            (
+                running.clone(),
+                "cancelled".to_string(),
+                Some("CANCELLED".to_string())
+            ),
+            "{kind}: {stdout}"
+        );
+        assert!(
+            stderr.contains(&format!("cancelling execution {running}")),
+            "{stderr}"
+        );
+        assert_eq!(d.execution(&running)["status"], "cancelled");
+        // The session is free again.
+        assert_eq!(
+            cli.json(&["exec", "repl", &s, "1 + 1"])["result"]["json"],
+            2
+        );
+    }
+}
