@@ -397,6 +397,33 @@ fn a_second_signal_skips_the_grace_period() {
     check_after_shutdown(&mut d, &running, [&sid, &idle]);
 }
 
+/// A warm pool worker killed while idle: the next create still starts (with another worker),
+/// whether or not the daemon noticed the death before handing the worker out.
+#[test]
+fn a_pool_worker_killed_while_idle_does_not_fail_the_next_start() {
+    let d = TestDaemon::start_with(&["--pool-size", "1"]);
+    let t = d.template("pool-kill");
+    for round in 0..5 {
+        d.wait_pool_full(1);
+        let live: Vec<i32> = d.get("/runtime/summary").body["workers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|w| w["pid"].as_i64())
+            .map(|pid| i32::try_from(pid).unwrap())
+            .collect();
+        let idle: Vec<i32> = workers_of(d.pid())
+            .into_iter()
+            .filter(|pid| !live.contains(pid))
+            .collect();
+        assert_eq!(idle.len(), 1, "round {round}: one pool worker: {idle:?}");
+        kill9(idle[0]);
+        let sid = d.session(&t);
+        assert_eq!(eval(&d, &sid, "6 * 7"), json!(42), "round {round}");
+        assert_ne!(d.worker_pid(&sid), idle[0]);
+    }
+}
+
 /// One request on a raw keep-alive connection: the status and the body.
 fn raw_get(stream: &mut std::net::TcpStream, path: &str) -> (u16, Value) {
     use std::io::{BufRead, BufReader, Read, Write};

@@ -16,7 +16,7 @@ use crate::model::{
     SessionUpdate, TemplateDetail, TemplateId, Timestamp,
 };
 use crate::registry::{ExecControl, Live, Progress, SessionSettings};
-use crate::worker_handle::WorkerHandle;
+use crate::worker_handle::{WorkerError, WorkerHandle};
 use crate::worktree::{SourceError, check_worktree, read_source};
 
 /// The request of `POST /sessions`, validated.
@@ -308,7 +308,55 @@ impl Service {
         let settings = SessionSettings {
             limits: detail.settings.limits,
         };
-        // 1. A worker, configured for this session.
+        // 1. A worker, configured for this session. A worker that turns out to be gone before it
+        // took the configuration (a pool worker that died while idle, its death not yet noticed,
+        // such as the copies of a fork server that was killed) is replaced once by a fresh one,
+        // rather than failing the start for something the session never saw.
+        let mut attempts = 0;
+        let worker = loop {
+            attempts += 1;
+            let worker = self.take_worker(live, settings, &worktree).await?;
+            let config = session_config(detail, &worktree);
+            match self.configure_worker(id, &worker, config).await {
+                Ok(()) => break worker,
+                Err(WorkerError::Exited(reason)) if attempts == 1 => {
+                    tracing::warn!(
+                        pid = worker.pid(),
+                        reason = %reason.last_error(),
+                        "a worker died before its configuration; starting another"
+                    );
+                    live.state().worker = None;
+                }
+                Err(err) => {
+                    return Err(StartFailure::new(
+                        format!("worker failed to start: {}", err.reason()),
+                        worker_start_failed(id, err),
+                    ));
+                }
+            }
+        };
+
+        // 2. Libraries, in template order.
+        for entry in &detail.template.libraries {
+            self.load_library(live, &worker, settings, entry).await?;
+        }
+
+        // 3. Startup files, in run order, as executions.
+        for file in &detail.startup_files {
+            self.run_startup(live, &worker, settings, &worktree, &file.path)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Takes a worker from the pool (or a new one) and attaches it to the starting session.
+    async fn take_worker(
+        &self,
+        live: &Arc<Live>,
+        settings: SessionSettings,
+        worktree: &Path,
+    ) -> Result<WorkerHandle, StartFailure> {
+        let id = live.id;
         let worker = self.pool.take().await.map_err(|err| {
             StartFailure::new(
                 format!("worker failed to start: {}", err.reason()),
@@ -317,25 +365,33 @@ impl Service {
         })?;
         self.metrics.worker_attached();
         worker.set_label(id.to_string());
-        {
-            let mut state = live.state();
-            if state.status != SessionStatus::Starting {
-                drop(state);
-                tokio::spawn(async move { worker.stop(true).await });
-                return Err(StartFailure::new(
-                    "closed",
-                    self.not_ready(id, SessionStatus::Closed),
-                ));
-            }
-            state.worker = Some(worker.clone());
-            state.settings = Some(settings);
-            state.worktree = Some(worktree.clone());
+        let mut state = live.state();
+        if state.status != SessionStatus::Starting {
+            drop(state);
+            tokio::spawn(async move { worker.stop(true).await });
+            return Err(StartFailure::new(
+                "closed",
+                self.not_ready(id, SessionStatus::Closed),
+            ));
         }
-        // The row's pid and the worker's configuration do not depend on each other. The row
-        // may be committed right on this thread (`Store::write_now`): `Configure` is handed to the
-        // worker's supervisor first, and the write yields once so that the supervisor sends it
-        // before the commit, and the worker applies it meanwhile.
-        let config = session_config(detail, &worktree);
+        state.worker = Some(worker.clone());
+        state.settings = Some(settings);
+        state.worktree = Some(worktree.to_path_buf());
+        drop(state);
+        Ok(worker)
+    }
+
+    /// Hands the worker its configuration and writes its pid on the row. The two do not depend on
+    /// each other. The row may be committed right on this thread (`Store::write_now`): `Configure`
+    /// is handed to the worker's supervisor first, and the write yields once so that the
+    /// supervisor sends it before the commit, and the worker applies it meanwhile.
+    async fn configure_worker(
+        &self,
+        id: SessionId,
+        worker: &WorkerHandle,
+        config: SessionConfig,
+    ) -> Result<(), WorkerError> {
+        // A failed pid write (the session closed meanwhile) is seen by the steps that follow.
         let (configured, _) = tokio::join!(worker.configure(config), async {
             tokio::task::yield_now().await;
             self.store
@@ -351,24 +407,7 @@ impl Service {
                 )
                 .await
         });
-        configured.map_err(|err| {
-            StartFailure::new(
-                format!("worker failed to start: {}", err.reason()),
-                worker_start_failed(id, err),
-            )
-        })?;
-
-        // 2. Libraries, in template order.
-        for entry in &detail.template.libraries {
-            self.load_library(live, &worker, settings, entry).await?;
-        }
-
-        // 3. Startup files, in run order, as executions.
-        for file in &detail.startup_files {
-            self.run_startup(live, &worker, settings, &worktree, &file.path)
-                .await?;
-        }
-        Ok(())
+        configured
     }
 
     async fn load_library(
