@@ -261,6 +261,15 @@ fn daemon_killed_and_restarted_sweeps_live_state() {
     assert_eq!(d.get("/health").status, 200);
 }
 
+/// Runs `while (true) {}` on `sid` and returns the answer (when the execution is stopped).
+fn spin(d: &TestDaemon, sid: &str) -> Result<Resp, String> {
+    d.try_request(
+        "POST",
+        "/api/v1/executions/repl",
+        Some(&json!({"session_id": sid, "input": "while (true) {}"}).to_string()),
+    )
+}
+
 /// Starts a long execution on `sid`, sends `signals` to the daemon (waiting for requests to be
 /// refused after the first), and returns the execution's answer (if any), its id, and the
 /// response seen during shutdown (`None` when the connection was refused).
@@ -270,13 +279,7 @@ fn shutdown_during(
     signals: &[i32],
 ) -> (Result<Resp, String>, String, Option<Resp>) {
     std::thread::scope(|scope| {
-        let call = scope.spawn(|| {
-            d.try_request(
-                "POST",
-                "/api/v1/executions/repl",
-                Some(&json!({"session_id": sid, "input": "while (true) {}"}).to_string()),
-            )
-        });
+        let call = scope.spawn(|| spin(d, sid));
         let running = d.running_execution(sid);
         let mut refused = None;
         for (i, signal) in signals.iter().enumerate() {
@@ -459,13 +462,7 @@ fn a_connection_open_before_shutdown_gets_503_and_new_ones_are_refused() {
     assert_eq!(raw_get(&mut open, "/api/v1/health").0, 200);
     std::thread::scope(|scope| {
         // A running execution keeps the daemon draining (spec §10.6 step 2).
-        let call = scope.spawn(|| {
-            d.try_request(
-                "POST",
-                "/api/v1/executions/repl",
-                Some(&json!({"session_id": sid, "input": "while (true) {}"}).to_string()),
-            )
-        });
+        let call = scope.spawn(|| spin(&d, &sid));
         d.running_execution(&sid);
         d.signal(libc::SIGTERM);
         // The same connection, opened before the signal: answered 503 (spec §10.6 step 1).
