@@ -203,6 +203,7 @@ async fn drain(service: &Service, mut second: tokio::sync::watch::Receiver<bool>
             _ = second.wait_for(|fast| *fast) => {}
         }
     }
+    service.stopping.cancel();
     for control in service.registry.executions() {
         let _ = control.stop.send(StopCause::DaemonShutdown);
     }

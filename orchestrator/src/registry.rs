@@ -82,23 +82,34 @@ pub(crate) struct Registry {
     executions: Mutex<HashMap<ExecutionId, ExecControl>>,
 }
 
+fn new_live(id: SessionId, status: SessionStatus) -> Arc<Live> {
+    Arc::new(Live {
+        id,
+        lifecycle: tokio::sync::Mutex::new(()),
+        state: Mutex::new(LiveState {
+            status,
+            worker: None,
+            running: None,
+            settings: None,
+            worktree: None,
+            loading: None,
+        }),
+    })
+}
+
 impl Registry {
     /// Adds a session in `starting`.
     pub(crate) fn insert(&self, id: SessionId) -> Arc<Live> {
-        let live = Arc::new(Live {
-            id,
-            lifecycle: tokio::sync::Mutex::new(()),
-            state: Mutex::new(LiveState {
-                status: SessionStatus::Starting,
-                worker: None,
-                running: None,
-                settings: None,
-                worktree: None,
-                loading: None,
-            }),
-        });
+        let live = new_live(id, SessionStatus::Starting);
         lock(&self.sessions).insert(id, Arc::clone(&live));
         live
+    }
+
+    /// The session's live state, added in `status` if it has none (a session found `crashed` has
+    /// no worker and no live state until it restarts).
+    pub(crate) fn get_or_insert(&self, id: SessionId, status: SessionStatus) -> Arc<Live> {
+        let mut sessions = lock(&self.sessions);
+        Arc::clone(sessions.entry(id).or_insert_with(|| new_live(id, status)))
     }
 
     pub(crate) fn get(&self, id: SessionId) -> Option<Arc<Live>> {

@@ -1229,3 +1229,87 @@ fn every_catalog_library_loads_from_its_file_and_defines_its_global() {
         ])
     );
 }
+
+/// Concurrent restarts (spec §4.8): the first sets the session `starting`, and from then on the
+/// others are refused with `409 SESSION_NOT_READY` (`starting`) instead of waiting their turn.
+#[test]
+fn concurrent_restarts_run_once_and_refuse_the_rest() {
+    let d = TestDaemon::start();
+    let t = d.template("restart-once");
+    d.add_startup(&t, "init.js", 0);
+    let wt = d.worktree("restart-once");
+    std::fs::write(wt.join("init.js"), "globalThis.booted = true").unwrap();
+    let sid = ready(&d, &t, &wt)["id"].as_str().unwrap().to_string();
+    // From now on a start never finishes on its own.
+    std::fs::write(wt.join("init.js"), "while (true) {}").unwrap();
+    let barrier = std::sync::Barrier::new(3);
+    let answers: Vec<_> = std::thread::scope(|scope| {
+        let calls: Vec<_> = (0..3)
+            .map(|_| {
+                scope.spawn(|| {
+                    barrier.wait();
+                    d.restart(&sid)
+                })
+            })
+            .collect();
+        // One restart runs the looping startup file; the two others have their answers by now.
+        let eid = d.running_execution(&sid);
+        let refused = d.wait_for("two restarts to be refused", || {
+            let done: Vec<_> = calls.iter().filter(|c| c.is_finished()).collect();
+            (done.len() == 2).then_some(())
+        });
+        let _ = (refused, eid);
+        d.close(&sid).ok(200);
+        calls.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    let mut refused = 0;
+    for r in &answers {
+        let details = expect_err(r, 409, "SESSION_NOT_READY", "restart");
+        if details["status"] == "starting" {
+            refused += 1;
+        } else {
+            assert_eq!(
+                details["status"], "closed",
+                "the running restart ends with the close"
+            );
+        }
+    }
+    assert_eq!(refused, 2, "{answers:?}");
+}
+
+/// A close racing a restart: whichever wins, the session's old worker is stopped and reaped.
+#[test]
+fn close_racing_restart_leaves_no_worker_behind() {
+    let d = TestDaemon::start_with(&["--pool-size", "0"]);
+    let t = d.template("close-restart");
+    for round in 0..8 {
+        let sid = d.session(&t);
+        let pid = d.worker_pid(&sid);
+        let barrier = std::sync::Barrier::new(2);
+        std::thread::scope(|scope| {
+            let close = scope.spawn(|| {
+                barrier.wait();
+                d.close(&sid)
+            });
+            let restart = scope.spawn(|| {
+                barrier.wait();
+                d.restart(&sid)
+            });
+            assert_eq!(close.join().unwrap().status, 200, "round {round}");
+            let r = restart.join().unwrap();
+            assert!(
+                r.status == 200 || r.status == 409,
+                "round {round}: restart answered {}: {:?}",
+                r.status,
+                r.body
+            );
+        });
+        assert_eq!(d.get_session(&sid)["status"], "closed", "round {round}");
+        d.wait_for(&format!("round {round}: worker {pid} to be reaped"), || {
+            process_gone(pid).then_some(())
+        });
+        d.wait_for(&format!("round {round}: no worker left"), || {
+            tests::daemon::workers_of(d.pid()).is_empty().then_some(())
+        });
+    }
+}

@@ -427,6 +427,41 @@ fn a_pool_worker_killed_while_idle_does_not_fail_the_next_start() {
     }
 }
 
+/// A start that fails on its own during the shutdown's grace period is answered and recorded like
+/// any failed start (spec §10.6 step 2: work in progress continues and is answered); only a start
+/// the shutdown cut short answers 503 and stays `starting`.
+#[test]
+fn a_start_failing_during_the_grace_period_is_recorded() {
+    let mut d = TestDaemon::start();
+    let t = d.template("grace-fail");
+    d.add_startup(&t, "init.js", 0);
+    let wt = d.worktree("grace-fail");
+    std::fs::write(
+        wt.join("init.js"),
+        "const t = Date.now(); while (Date.now() - t < 1500) {} throw new Error('boom')",
+    )
+    .unwrap();
+    let sid = std::thread::scope(|scope| {
+        let create = scope.spawn(|| d.session_resp(&t, &wt));
+        let sid = d.wait_for("a starting session", || {
+            let list = d.get("/sessions?status=starting").body;
+            list.as_array()?.first()?["id"].as_str().map(str::to_string)
+        });
+        d.running_execution(&sid);
+        d.signal(libc::SIGTERM);
+        let r = create.join().unwrap();
+        let details = expect_err(&r, 422, "STARTUP_FAILED", "a failing start during shutdown");
+        assert_eq!(details["session_id"], json!(sid));
+        sid
+    });
+    let status = d.wait_exit();
+    assert_eq!(status.code(), Some(0), "exit status {status}");
+    d.respawn();
+    let s = d.get_session(&sid);
+    assert_eq!(s["status"], "crashed", "{s}");
+    assert_eq!(s["last_error"], "startup failed: init.js: boom", "{s}");
+}
+
 /// One request on a raw keep-alive connection: the status and the body.
 fn raw_get(stream: &mut std::net::TcpStream, path: &str) -> (u16, Value) {
     use std::io::{BufRead, BufReader, Read, Write};

@@ -35,6 +35,10 @@ pub(crate) struct Inner {
     pub(crate) library_dir: PathBuf,
     /// Cancelled when the daemon starts shutting down.
     pub(crate) shutdown: CancellationToken,
+    /// Cancelled when the shutdown stops what is left after the grace period (spec §10.6 step 2:
+    /// executions cancelled, then workers stopped). Failures from then on are the shutdown's own
+    /// doing; before it, a start or a worker that fails is recorded as at any other time.
+    pub(crate) stopping: CancellationToken,
     /// Session starts and executions in progress (waited for at shutdown).
     pub(crate) tasks: TaskTracker,
     next_exec_id: AtomicU64,
@@ -63,6 +67,7 @@ impl Service {
             engine,
             library_dir,
             shutdown: CancellationToken::new(),
+            stopping: CancellationToken::new(),
             tasks: TaskTracker::new(),
             next_exec_id: AtomicU64::new(1),
         }))

@@ -109,32 +109,55 @@ impl Service {
         .await
     }
 
-    /// `POST /sessions/{id}/restart` (spec §4.8).
+    /// `POST /sessions/{id}/restart` (spec §4.8). The restart is claimed before anything waits:
+    /// from then on REPL, run-file and another restart get `409 SESSION_NOT_READY` (`starting`).
     pub(crate) async fn restart_session(&self, id: SessionId) -> Result<Session, ApiError> {
         let row = self.store.get_session(id).await?;
         if !matches!(row.status, SessionStatus::Ready | SessionStatus::Crashed) {
-            return Err(ApiError::SessionNotReady {
-                session_id: id.as_uuid(),
-                status: row.status.as_str().to_string(),
-            });
+            return Err(self.not_ready(id, row.status));
         }
+        if self.shutdown.is_cancelled() {
+            return Err(ApiError::ShuttingDown);
+        }
+        let live = self.registry.get_or_insert(id, row.status);
+        let was = {
+            let mut state = live.state();
+            let was = state.status;
+            if !matches!(was, SessionStatus::Ready | SessionStatus::Crashed) {
+                return Err(self.not_ready(id, was));
+            }
+            state.status = SessionStatus::Starting;
+            was
+        };
         let svc = self.clone();
-        self.spawn(async move { svc.restart_inner(id).await }).await
+        self.spawn(async move { svc.restart_inner(&live, was).await })
+            .await
     }
 
-    async fn restart_inner(&self, id: SessionId) -> Result<Session, ApiError> {
-        let live = match self.registry.get(id) {
-            Some(live) => live,
-            None => self.registry.insert(id),
-        };
+    /// The claimed restart (`live` is `starting`; it was `was`).
+    async fn restart_inner(
+        &self,
+        live: &Arc<Live>,
+        was: SessionStatus,
+    ) -> Result<Session, ApiError> {
+        let id = live.id;
         let _guard = live.lifecycle.lock().await;
-        // From now on executions and other restarts see `starting`.
+        let last_error = match self.store.get_session(id).await {
+            Ok(row) => row.last_error,
+            Err(err) => {
+                // Nothing changed yet: let the claim go.
+                let mut state = live.state();
+                if state.status == SessionStatus::Starting {
+                    state.status = was;
+                }
+                return Err(err.into());
+            }
+        };
         let (running, worker) = {
-            let mut state = live.state();
+            let state = &mut *live.state();
             if state.status == SessionStatus::Closed {
                 return Err(self.not_ready(id, SessionStatus::Closed));
             }
-            state.status = SessionStatus::Starting;
             (state.running, state.worker.take())
         };
         let row = self
@@ -145,7 +168,7 @@ impl Service {
                 SessionUpdate {
                     status: SessionStatus::Starting,
                     pid: None,
-                    last_error: self.store.get_session(id).await?.last_error,
+                    last_error,
                 },
                 Timestamp::now(),
             )
@@ -153,6 +176,11 @@ impl Service {
         let row = match row {
             Ok(row) => row,
             Err(err) => {
+                // A close got there first (or the store failed): the worker taken above is this
+                // restart's to stop, or nobody's.
+                if let Some(worker) = worker {
+                    worker.stop(false).await;
+                }
                 let mut state = live.state();
                 if state.status == SessionStatus::Starting {
                     state.status = SessionStatus::Crashed;
@@ -651,7 +679,10 @@ impl Service {
         if status == SessionStatus::Closed {
             return self.not_ready(live.id, SessionStatus::Closed);
         }
-        if self.shutdown.is_cancelled() {
+        // A start the shutdown cut short (its startup execution cancelled, its worker stopped, the
+        // pool closed) stays `starting` for the next start's sweep (spec §10.6 step 2); one that
+        // failed on its own during the grace period is recorded like any other.
+        if self.stopping.is_cancelled() {
             return ApiError::ShuttingDown;
         }
         let update = SessionUpdate {
@@ -699,7 +730,7 @@ impl Service {
     /// `last_error`, once, and only if that worker is still the session's.
     pub(crate) async fn worker_lost(&self, live: &Arc<Live>, pid: u32, last_error: String) {
         // At shutdown workers are stopped on purpose; rows stay as they are (spec §10.6).
-        if self.shutdown.is_cancelled() {
+        if self.stopping.is_cancelled() {
             return;
         }
         let worker = {
