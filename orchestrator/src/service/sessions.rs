@@ -202,7 +202,7 @@ impl Service {
                 };
                 return Err(self
                     .fail_start(
-                        &live,
+                        live,
                         StartFailure::new(format!("worktree invalid: {}", reason.as_str()), error),
                     )
                     .await);
@@ -213,13 +213,13 @@ impl Service {
             Err(err) => {
                 return Err(self
                     .fail_start(
-                        &live,
+                        live,
                         StartFailure::new("template missing", ApiError::from(err)),
                     )
                     .await);
             }
         };
-        self.start(&live, detail, worktree).await
+        self.start(live, detail, worktree).await
     }
 
     /// `POST /sessions/{id}/close` and `DELETE /sessions/{id}`: idempotent (spec §4.8).
