@@ -49,6 +49,12 @@ impl Metrics {
         self.running.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// An execution whose record could not be written: no longer running, counted under no
+    /// status.
+    pub(crate) fn execution_abandoned(&self) {
+        self.running.fetch_sub(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn execution_finished(
         &self,
         status: ExecutionStatus,

@@ -462,6 +462,41 @@ fn a_start_failing_during_the_grace_period_is_recorded() {
     assert_eq!(s["last_error"], "startup failed: init.js: boom", "{s}");
 }
 
+/// The running gauge of `/metrics`.
+fn running_gauge(d: &TestDaemon) -> String {
+    d.get("/metrics")
+        .text
+        .lines()
+        .find_map(|l| l.strip_prefix("vm_system_executions_running "))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// A database another process keeps locked past the busy timeout while an execution writes its
+/// events: the request fails (500), but the execution is stopped on the worker, so the session
+/// and the running gauge are not left behind, and the next execution runs once the lock is gone.
+#[test]
+fn an_execution_whose_events_cannot_be_written_is_stopped() {
+    let d = TestDaemon::start();
+    let t = d.template("locked-db");
+    d.settings(&t, json!({"limits": {"wall_ms": 60000, "cpu_ms": 60000}}));
+    let sid = d.session(&t);
+    let db = rusqlite::Connection::open(tests::daemon::db_path(d.dir.path())).unwrap();
+    db.execute_batch("BEGIN IMMEDIATE").unwrap();
+    // Events to commit 50 ms in, then code that would run for a minute.
+    let r = d.repl(
+        &sid,
+        "for (let i = 0; i < 20; i++) console.log(i); globalThis.ran = true; while (true) {}",
+    );
+    assert_eq!(r.status, 500, "{:?}", r.body);
+    assert_eq!(r.body["error"]["code"], "INTERNAL", "{:?}", r.body);
+    db.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(running_gauge(&d), "0");
+    // The worker is free: the next execution runs (and sees the stopped one's state).
+    assert_eq!(eval(&d, &sid, "globalThis.ran === true"), json!(true));
+    assert_eq!(d.get_session(&sid)["status"], "ready");
+}
+
 /// One request on a raw keep-alive connection: the status and the body.
 fn raw_get(stream: &mut std::net::TcpStream, path: &str) -> (u16, Value) {
     use std::io::{BufRead, BufReader, Read, Write};

@@ -377,7 +377,9 @@ impl Service {
             let step = tokio::select! {
                 step = drive.next() => step,
                 () = sleep_until_opt(flush_at), if flush_at.is_some() => {
-                    self.flush(&mut rec).await?;
+                    if let Err(err) = self.flush(&mut rec).await {
+                        return Err(self.abandon(&mut drive, &rec, err).await);
+                    }
                     continue;
                 }
             };
@@ -404,7 +406,9 @@ impl Service {
                     } else {
                         rec.pending.push(stored);
                         if rec.pending.len() >= BATCH_MAX {
-                            self.flush(&mut rec).await?;
+                            if let Err(err) = self.flush(&mut rec).await {
+                                return Err(self.abandon(&mut drive, &rec, err).await);
+                            }
                         } else if rec.flush_at.is_none() {
                             rec.flush_at = Some(Instant::now() + COMMIT_WITHIN);
                         }
@@ -580,6 +584,25 @@ impl Service {
         Ok(())
     }
 
+    /// A write of a running execution failed (the database locked by another process past the
+    /// busy timeout, or the disk full): the request fails, but the worker must not go on running
+    /// code nobody follows (its next execution would find it busy) and the running gauge must not
+    /// keep counting it. Stops the execution, waits for its end or the worker's exit, and lets
+    /// followers of its events go. The row, if its first batch was committed, stays `running`
+    /// until the next start's sweep.
+    async fn abandon(&self, drive: &mut Drive, rec: &Recorder, err: ApiError) -> ApiError {
+        tracing::error!(execution_id = %rec.execution_id, error = %err, "failed to record an execution; stopping it");
+        drive.stop(StopCause::Cancelled);
+        loop {
+            if let Step::Done { .. } | Step::Exited(_) = drive.next().await {
+                break;
+            }
+        }
+        self.metrics.execution_abandoned();
+        rec.progress.send_modify(|progress| progress.ended = true);
+        err
+    }
+
     async fn finish(
         &self,
         rec: Recorder,
@@ -605,7 +628,14 @@ impl Service {
             committed: last,
             ended: true,
         });
-        let detail = result?;
+        let detail = match result {
+            Ok(detail) => detail,
+            Err(err) => {
+                tracing::error!(execution_id = %rec.execution_id, error = %err, "failed to record the end of an execution");
+                self.metrics.execution_abandoned();
+                return Err(err.into());
+            }
+        };
         self.metrics.execution_finished(status, kind, wall_ms);
         Ok(Recorded {
             detail,
