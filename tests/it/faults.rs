@@ -497,6 +497,28 @@ fn an_execution_whose_events_cannot_be_written_is_stopped() {
     assert_eq!(d.get_session(&sid)["status"], "ready");
 }
 
+/// The database file deleted while the daemon runs: writes fail (500) instead of being
+/// acknowledged and then lost with the deleted file; reads and health go on.
+#[test]
+fn writes_fail_once_the_database_file_is_deleted() {
+    let d = TestDaemon::start();
+    let t = d.template("before");
+    let sid = d.session(&t);
+    let db = tests::daemon::db_path(d.dir.path());
+    for suffix in ["", "-wal", "-shm"] {
+        let mut path = db.clone().into_os_string();
+        path.push(suffix);
+        let _ = std::fs::remove_file(path);
+    }
+    let r = d.post("/templates", json!({"name": "after"}));
+    assert_eq!(r.status, 500, "{:?}", r.body);
+    assert_eq!(r.body["error"]["code"], "INTERNAL", "{:?}", r.body);
+    let r = d.repl(&sid, "1 + 1");
+    assert_eq!(r.status, 500, "{:?}", r.body);
+    assert_eq!(d.get("/health").status, 200);
+    assert_eq!(d.get(&format!("/templates/{t}")).status, 200);
+}
+
 /// One request on a raw keep-alive connection: the status and the body.
 fn raw_get(stream: &mut std::net::TcpStream, path: &str) -> (u16, Value) {
     use std::io::{BufRead, BufReader, Read, Write};

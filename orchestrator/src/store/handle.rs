@@ -113,6 +113,47 @@ impl Drop for Writing<'_> {
 struct Db {
     conn: Connection,
     checkpointer: Option<Checkpointer>,
+    /// The database file, to notice it being deleted while the daemon runs.
+    file: Option<FileWatch>,
+}
+
+/// The database file as opened, and whether its deletion was reported.
+struct FileWatch {
+    file: File,
+    path: PathBuf,
+    reported: bool,
+}
+
+impl FileWatch {
+    fn new(path: &Path) -> Option<FileWatch> {
+        match File::open(path) {
+            Ok(file) => Some(FileWatch {
+                file,
+                path: path.to_owned(),
+                reported: false,
+            }),
+            Err(err) => {
+                tracing::warn!(path = %path.display(), error = %err, "cannot watch the database file");
+                None
+            }
+        }
+    }
+
+    /// Why writes must fail: the file was deleted (unlinked) while open. SQLite would go on
+    /// writing to the deleted inode and acknowledge writes that vanish when the daemon exits.
+    fn gone(&mut self) -> Option<String> {
+        use std::os::unix::fs::MetadataExt;
+        let unlinked = self.file.metadata().is_ok_and(|meta| meta.nlink() == 0);
+        if !unlinked {
+            return None;
+        }
+        let reason = format!("the database file {} was deleted", self.path.display());
+        if !self.reported {
+            self.reported = true;
+            tracing::error!(error = %reason, "refusing writes: they would be lost; restart the daemon");
+        }
+        Some(reason)
+    }
 }
 
 fn lock_db(db: &Mutex<Option<Db>>) -> MutexGuard<'_, Option<Db>> {
@@ -139,7 +180,12 @@ impl Store {
             .spawn(move || match open_connection(&path) {
                 Ok((conn, lock)) => {
                     let checkpointer = start_checkpointer(&conn, &path);
-                    *lock_db(&served) = Some(Db { conn, checkpointer });
+                    let file = FileWatch::new(&path);
+                    *lock_db(&served) = Some(Db {
+                        conn,
+                        checkpointer,
+                        file,
+                    });
                     // A dropped receiver means `open` was abandoned: shut down at once.
                     let opened = ready_tx.send(Ok(())).is_ok();
                     serve(&served, lock, opened.then_some(&rx));
@@ -382,6 +428,7 @@ fn serve(db: &Mutex<Option<Db>>, lock: File, rx: Option<&mpsc::Receiver<Message>
         Some(Db {
             conn,
             mut checkpointer,
+            file: _,
         }) => {
             // Its last checkpoint comes first; closing the last connection then removes the WAL.
             if let Some(checkpointer) = &mut checkpointer {
@@ -415,6 +462,13 @@ fn commit(
     let Some(db) = guard.as_mut() else {
         return Err(group);
     };
+    if let Some(reason) = db.file.as_mut().and_then(FileWatch::gone) {
+        drop(guard);
+        for job in group {
+            job.fail(&reason);
+        }
+        return Ok(());
+    }
     let answers = write_group(&mut db.conn, group);
     if let Some(checkpointer) = &db.checkpointer {
         checkpointer.committed();
