@@ -162,10 +162,23 @@ fn daemon_killed_and_restarted_sweeps_live_state() {
             );
     });
     let running = d.running_execution(&busy);
-    // Wait until the console event is committed so it is part of what survives.
+    // Wait until the console event is committed so it is part of what survives, and until the
+    // execution's usage has been stored once (every 0.5 s while it runs).
     d.wait_for("the console event", || {
         (d.execution(&running)["events"].as_array().unwrap().len() >= 2).then_some(())
     });
+    let db = rusqlite::Connection::open(tests::daemon::db_path(d.dir.path())).unwrap();
+    d.wait_for("stored usage", || {
+        let stored: i64 = db
+            .query_row(
+                "SELECT wall_ms FROM executions WHERE id = ?1",
+                [&running],
+                |row| row.get(0),
+            )
+            .ok()?;
+        (stored > 0).then_some(())
+    });
+    drop(db);
     // And another session is still starting: its startup file loops.
     let t2 = d.template("sweep-starting");
     d.add_startup(&t2, "init.js", 0);
@@ -213,6 +226,8 @@ fn daemon_killed_and_restarted_sweeps_live_state() {
     }
     let e = d.execution(&running);
     check_detail(&e, "swept");
+    // The sweep keeps the last stored wall and CPU time (spec §10.3), not zero.
+    assert!(e["metrics"]["wall_ms"].as_u64() > Some(0), "{e}");
     assert_eq!(e["status"], "error");
     assert_eq!(
         e["error"],

@@ -417,7 +417,11 @@ impl Service {
                 Step::Stats(sample) => {
                     cpu_ms = sample;
                     if rec.unbegun.is_none() {
-                        let _ = self.store.update_execution_cpu(execution_id, sample).await;
+                        // Kept for the restart sweep, which keeps the last stored values.
+                        let _ = self
+                            .store
+                            .update_execution_usage(execution_id, drive.wall_ms(), sample)
+                            .await;
                     }
                 }
                 Step::Done {

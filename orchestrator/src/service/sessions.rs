@@ -347,7 +347,10 @@ impl Service {
             let config = session_config(detail, &worktree);
             match self.configure_worker(id, &worker, config).await {
                 Ok(()) => break worker,
-                Err(WorkerError::Exited(reason)) if attempts == 1 => {
+                // Not when a close stopped it (the session is no longer starting).
+                Err(WorkerError::Exited(reason))
+                    if attempts == 1 && live.state().status == SessionStatus::Starting =>
+                {
                     tracing::warn!(
                         pid = worker.pid(),
                         reason = %reason.last_error(),
@@ -385,6 +388,12 @@ impl Service {
         worktree: &Path,
     ) -> Result<WorkerHandle, StartFailure> {
         let id = live.id;
+        if live.state().status != SessionStatus::Starting {
+            return Err(StartFailure::new(
+                "closed",
+                self.not_ready(id, SessionStatus::Closed),
+            ));
+        }
         let worker = self.pool.take().await.map_err(|err| {
             StartFailure::new(
                 format!("worker failed to start: {}", err.reason()),

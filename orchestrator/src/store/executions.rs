@@ -90,17 +90,19 @@ impl Store {
 
     /// Records the latest CPU sample of a running execution; returns false, changing
     /// nothing, if the execution has already ended.
-    pub(crate) async fn update_execution_cpu(
+    pub(crate) async fn update_execution_usage(
         &self,
         id: ExecutionId,
+        wall_ms: u64,
         cpu_ms: u64,
     ) -> Result<bool, StoreError> {
         self.write(move |tx| {
             let updated = tx
                 .prepare_cached(
-                    "UPDATE executions SET cpu_ms = ?2 WHERE id = ?1 AND status = 'running'",
+                    "UPDATE executions SET wall_ms = ?2, cpu_ms = ?3 \
+                     WHERE id = ?1 AND status = 'running'",
                 )?
-                .execute((id, cpu_ms))?;
+                .execute((id, wall_ms, cpu_ms))?;
             if updated == 0 {
                 require(tx, id)?;
             }
@@ -511,16 +513,14 @@ mod tests {
             .append_events(vec![event(e.id, 2, EventType::Console, console)])
             .await
             .unwrap();
-        assert!(store.update_execution_cpu(e.id, 3).await.unwrap());
+        assert!(store.update_execution_usage(e.id, 5, 3).await.unwrap());
         assert_eq!(
-            store
-                .get_execution(e.id)
-                .await
-                .unwrap()
-                .execution
-                .metrics
-                .cpu_ms,
-            3
+            store.get_execution(e.id).await.unwrap().execution.metrics,
+            ExecMetrics {
+                wall_ms: 5,
+                cpu_ms: 3,
+                ..store.get_execution(e.id).await.unwrap().execution.metrics
+            }
         );
 
         let pending = vec![event(e.id, 3, EventType::Console, console)];
@@ -573,9 +573,9 @@ mod tests {
             ),
             "{err:?}"
         );
-        assert!(!store.update_execution_cpu(e.id, 9).await.unwrap());
+        assert!(!store.update_execution_usage(e.id, 9, 9).await.unwrap());
         let err = store
-            .update_execution_cpu(ExecutionId::new_v4(), 9)
+            .update_execution_usage(ExecutionId::new_v4(), 9, 9)
             .await
             .unwrap_err();
         assert!(

@@ -116,7 +116,7 @@ mod tests {
             })
             .collect();
         store.append_events(batch).await.unwrap();
-        store.update_execution_cpu(e.id, 77).await.unwrap();
+        store.update_execution_usage(e.id, 1200, 77).await.unwrap();
         e.id
     }
 
@@ -209,7 +209,7 @@ mod tests {
                     stack: None
                 })
             );
-            assert_eq!((e.metrics.wall_ms, e.metrics.cpu_ms), (0, 77));
+            assert_eq!((e.metrics.wall_ms, e.metrics.cpu_ms), (1200, 77));
             assert_eq!(e.metrics.event_count, prior_events + 1);
             let total: usize = detail.events.iter().map(|ev| ev.payload.len()).sum();
             assert_eq!(e.metrics.output_bytes, u64::try_from(total).unwrap());
