@@ -922,15 +922,7 @@ fn starting(d: &TestDaemon) -> (String, String) {
 }
 
 fn looping_template(d: &TestDaemon, name: &str) -> (String, std::path::PathBuf) {
-    let t = d.template(name);
-    d.add_startup(&t, "init.js", 0);
-    let wt = d.worktree(name);
-    std::fs::write(
-        wt.join("init.js"),
-        "if (!globalThis.skipLoop) { while (true) {} }",
-    )
-    .unwrap();
-    (t, wt)
+    d.template_with_startup(name, "if (!globalThis.skipLoop) { while (true) {} }")
 }
 
 #[test]
@@ -1235,10 +1227,7 @@ fn every_catalog_library_loads_from_its_file_and_defines_its_global() {
 #[test]
 fn concurrent_restarts_run_once_and_refuse_the_rest() {
     let d = TestDaemon::start();
-    let t = d.template("restart-once");
-    d.add_startup(&t, "init.js", 0);
-    let wt = d.worktree("restart-once");
-    std::fs::write(wt.join("init.js"), "globalThis.booted = true").unwrap();
+    let (t, wt) = d.template_with_startup("restart-once", "globalThis.booted = true");
     let sid = ready(&d, &t, &wt)["id"].as_str().unwrap().to_string();
     // From now on a start never finishes on its own.
     std::fs::write(wt.join("init.js"), "while (true) {}").unwrap();

@@ -448,14 +448,10 @@ fn a_pool_worker_killed_while_idle_does_not_fail_the_next_start() {
 #[test]
 fn a_start_failing_during_the_grace_period_is_recorded() {
     let mut d = TestDaemon::start();
-    let t = d.template("grace-fail");
-    d.add_startup(&t, "init.js", 0);
-    let wt = d.worktree("grace-fail");
-    std::fs::write(
-        wt.join("init.js"),
+    let (t, wt) = d.template_with_startup(
+        "grace-fail",
         "const t = Date.now(); while (Date.now() - t < 1500) {} throw new Error('boom')",
-    )
-    .unwrap();
+    );
     let sid = std::thread::scope(|scope| {
         let create = scope.spawn(|| d.session_resp(&t, &wt));
         let sid = d.wait_for("a starting session", || {

@@ -420,6 +420,15 @@ impl TestDaemon {
             .clone()
     }
 
+    /// A template whose one startup file `init.js` holds `source`, and the worktree holding it.
+    pub fn template_with_startup(&self, name: &str, source: &str) -> (String, PathBuf) {
+        let t = self.template(name);
+        self.add_startup(&t, "init.js", 0);
+        let wt = self.worktree(name);
+        std::fs::write(wt.join("init.js"), source).unwrap();
+        (t, wt)
+    }
+
     /// Adds a startup file to `template`, asserting 201.
     pub fn add_startup(&self, template: &str, path: &str, order_index: i64) -> Value {
         self.post(
