@@ -16,6 +16,7 @@ use crate::model::{
     SessionUpdate, TemplateDetail, TemplateId, Timestamp,
 };
 use crate::registry::{ExecControl, Live, Progress, SessionSettings};
+use crate::store::StoreError;
 use crate::worker_handle::{WorkerError, WorkerHandle};
 use crate::worktree::{SourceError, check_worktree, read_source};
 
@@ -43,14 +44,14 @@ impl StartFailure {
     }
 }
 
-fn worker_start_failed(
-    session_id: SessionId,
-    err: impl std::error::Error + Send + Sync + 'static,
-) -> ApiError {
-    ApiError::WorkerStartFailed {
-        session_id: session_id.as_uuid(),
-        source: Box::new(err),
-    }
+fn worker_start_failed(session_id: SessionId, err: WorkerError) -> StartFailure {
+    StartFailure::new(
+        format!("worker failed to start: {}", err.reason()),
+        ApiError::WorkerStartFailed {
+            session_id: session_id.as_uuid(),
+            source: Box::new(err),
+        },
+    )
 }
 
 /// The library file for a template entry (`id` or `id@version`): `<dir>/<id>-<version>.js`.
@@ -109,17 +110,27 @@ impl Service {
         .await
     }
 
-    /// `POST /sessions/{id}/restart` (spec §4.8). The restart is claimed before anything waits:
-    /// from then on REPL, run-file and another restart get `409 SESSION_NOT_READY` (`starting`).
+    /// `POST /sessions/{id}/restart` (spec §4.8). The restart is claimed before it waits for the
+    /// session: from then on REPL, run-file and another restart get `409 SESSION_NOT_READY`
+    /// (`starting`).
     pub(crate) async fn restart_session(&self, id: SessionId) -> Result<Session, ApiError> {
         let row = self.store.get_session(id).await?;
         if !matches!(row.status, SessionStatus::Ready | SessionStatus::Crashed) {
             return Err(self.not_ready(id, row.status));
         }
-        if self.shutdown.is_cancelled() {
-            return Err(ApiError::ShuttingDown);
-        }
-        let live = self.registry.get_or_insert(id, row.status);
+        let svc = self.clone();
+        self.spawn(async move { svc.restart_inner(id, row.status).await })
+            .await
+    }
+
+    /// Claims the restart at once (from then on the session is `starting` in memory), then waits
+    /// for its turn and restarts it. `status` is the row's status when the request was checked.
+    async fn restart_inner(
+        &self,
+        id: SessionId,
+        status: SessionStatus,
+    ) -> Result<Session, ApiError> {
+        let live = self.registry.get_or_insert(id, status);
         let was = {
             let mut state = live.state();
             let was = state.status;
@@ -129,18 +140,7 @@ impl Service {
             state.status = SessionStatus::Starting;
             was
         };
-        let svc = self.clone();
-        self.spawn(async move { svc.restart_inner(&live, was).await })
-            .await
-    }
-
-    /// The claimed restart (`live` is `starting`; it was `was`).
-    async fn restart_inner(
-        &self,
-        live: &Arc<Live>,
-        was: SessionStatus,
-    ) -> Result<Session, ApiError> {
-        let id = live.id;
+        let live = &live;
         let _guard = live.lifecycle.lock().await;
         let last_error = match self.store.get_session(id).await {
             Ok(row) => row.last_error,
@@ -154,7 +154,7 @@ impl Service {
             }
         };
         let (running, worker) = {
-            let state = &mut *live.state();
+            let mut state = live.state();
             if state.status == SessionStatus::Closed {
                 return Err(self.not_ready(id, SessionStatus::Closed));
             }
@@ -274,6 +274,12 @@ impl Service {
         }
     }
 
+    /// A start that ended because the session left `starting` (it was closed): `status` is what
+    /// the answer names.
+    fn closed_start(&self, id: SessionId, status: SessionStatus) -> StartFailure {
+        StartFailure::new("closed", self.not_ready(id, status))
+    }
+
     fn not_ready(&self, id: SessionId, status: SessionStatus) -> ApiError {
         ApiError::SessionNotReady {
             session_id: id.as_uuid(),
@@ -303,17 +309,7 @@ impl Service {
             return Err(self.not_ready(live.id, SessionStatus::Closed));
         };
         let ready = self
-            .store
-            .transition_session(
-                live.id,
-                &[SessionStatus::Starting],
-                SessionUpdate {
-                    status: SessionStatus::Ready,
-                    pid: Some(worker.pid()),
-                    last_error: None,
-                },
-                Timestamp::now(),
-            )
+            .record_worker(live.id, SessionStatus::Ready, &worker)
             .await?;
         {
             let mut state = live.state();
@@ -359,10 +355,7 @@ impl Service {
                     live.state().worker = None;
                 }
                 Err(err) => {
-                    return Err(StartFailure::new(
-                        format!("worker failed to start: {}", err.reason()),
-                        worker_start_failed(id, err),
-                    ));
+                    return Err(worker_start_failed(id, err));
                 }
             }
         };
@@ -389,27 +382,20 @@ impl Service {
     ) -> Result<WorkerHandle, StartFailure> {
         let id = live.id;
         if live.state().status != SessionStatus::Starting {
-            return Err(StartFailure::new(
-                "closed",
-                self.not_ready(id, SessionStatus::Closed),
-            ));
+            return Err(self.closed_start(id, SessionStatus::Closed));
         }
-        let worker = self.pool.take().await.map_err(|err| {
-            StartFailure::new(
-                format!("worker failed to start: {}", err.reason()),
-                worker_start_failed(id, err),
-            )
-        })?;
+        let worker = self
+            .pool
+            .take()
+            .await
+            .map_err(|err| worker_start_failed(id, err))?;
         self.metrics.worker_attached();
         worker.set_label(id.to_string());
         let mut state = live.state();
         if state.status != SessionStatus::Starting {
             drop(state);
             tokio::spawn(async move { worker.stop(true).await });
-            return Err(StartFailure::new(
-                "closed",
-                self.not_ready(id, SessionStatus::Closed),
-            ));
+            return Err(self.closed_start(id, SessionStatus::Closed));
         }
         state.worker = Some(worker.clone());
         state.settings = Some(settings);
@@ -431,20 +417,31 @@ impl Service {
         // A failed pid write (the session closed meanwhile) is seen by the steps that follow.
         let (configured, _) = tokio::join!(worker.configure(config), async {
             tokio::task::yield_now().await;
-            self.store
-                .transition_session(
-                    id,
-                    &[SessionStatus::Starting],
-                    SessionUpdate {
-                        status: SessionStatus::Starting,
-                        pid: Some(worker.pid()),
-                        last_error: None,
-                    },
-                    Timestamp::now(),
-                )
+            self.record_worker(id, SessionStatus::Starting, worker)
                 .await
         });
         configured
+    }
+
+    /// Writes a `starting` session's row as `status` with `worker`'s pid and no `last_error`.
+    async fn record_worker(
+        &self,
+        id: SessionId,
+        status: SessionStatus,
+        worker: &WorkerHandle,
+    ) -> Result<Session, StoreError> {
+        self.store
+            .transition_session(
+                id,
+                &[SessionStatus::Starting],
+                SessionUpdate {
+                    status,
+                    pid: Some(worker.pid()),
+                    last_error: None,
+                },
+                Timestamp::now(),
+            )
+            .await
     }
 
     async fn load_library(
@@ -485,10 +482,7 @@ impl Service {
         {
             let mut state = live.state();
             if state.status != SessionStatus::Starting {
-                return Err(StartFailure::new(
-                    "closed",
-                    self.not_ready(id, state.status),
-                ));
+                return Err(self.closed_start(id, state.status));
             }
             state.loading = Some(stop_tx);
         }
@@ -539,10 +533,7 @@ impl Service {
             }
             Ok(ExecOutcome::Stopped { cause }) => {
                 if matches!(cause, StopCause::SessionClosed) {
-                    return Err(StartFailure::new(
-                        "closed",
-                        self.not_ready(id, SessionStatus::Closed),
-                    ));
+                    return Err(self.closed_start(id, SessionStatus::Closed));
                 }
                 let message = super::executions::stop_message(cause, &settings);
                 Err(failed(message, &library))
@@ -579,10 +570,7 @@ impl Service {
         {
             let mut state = live.state();
             if state.status != SessionStatus::Starting {
-                return Err(StartFailure::new(
-                    "closed",
-                    self.not_ready(id, state.status),
-                ));
+                return Err(self.closed_start(id, state.status));
             }
             state.running = Some(execution_id);
         }
@@ -635,10 +623,7 @@ impl Service {
         }
         let closed = live.state().status == SessionStatus::Closed;
         if closed {
-            return Err(StartFailure::new(
-                "closed",
-                self.not_ready(id, SessionStatus::Closed),
-            ));
+            return Err(self.closed_start(id, SessionStatus::Closed));
         }
         let error = ApiError::StartupFailed {
             session_id: id.as_uuid(),
