@@ -58,10 +58,8 @@ pub(crate) fn default_library_dir() -> PathBuf {
 
 /// `--listen host:port`: an IP address, or a host name resolved once, here, to the first address
 /// it names (`localhost:0`); the daemon binds that address.
+/// (An address literal is taken as it is, without a lookup.)
 fn resolve_listen(text: &str) -> Result<SocketAddr, DaemonError> {
-    if let Ok(addr) = text.parse() {
-        return Ok(addr);
-    }
     std::net::ToSocketAddrs::to_socket_addrs(text)
         .ok()
         .and_then(|mut addrs| addrs.next())
