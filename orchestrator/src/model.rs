@@ -495,10 +495,15 @@ pub(crate) struct Execution {
 }
 
 /// An execution with every one of its events in `seq` order (spec §3 ExecutionDetail).
+///
+/// An execution with more events than one answer should hold at once comes without them:
+/// `events` is empty and `paged` is set, and whoever sends it reads the events from the store
+/// in pages, `seq` 1 through the row's `metrics.event_count` (the events of one snapshot).
 #[derive(Clone, PartialEq, Debug)]
 pub(crate) struct ExecutionDetail {
     pub(crate) execution: Execution,
     pub(crate) events: Vec<Event>,
+    pub(crate) paged: bool,
 }
 
 /// How an execution ended: everything `finish_execution` writes in one transaction.

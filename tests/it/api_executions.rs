@@ -823,6 +823,99 @@ fn cancel_ends_a_running_execution() {
     expect_err(&r, 404, "EXECUTION_NOT_FOUND", "cancel of unknown");
 }
 
+/// A detail with many events, or many payload bytes, is sent in pages (chunked, no length
+/// known ahead) and is the same detail a small one would be: every event, contiguous, once.
+#[test]
+fn large_details_are_sent_whole_in_pages() {
+    let d = TestDaemon::start();
+    let (_, s) = limited(
+        &d,
+        "large",
+        json!({"max_events": 10000, "max_output_kb": 8192}),
+    );
+    let chunked = |r: &Resp, ctx: &str| {
+        assert_eq!(r.header("content-length"), None, "{ctx}: {:?}", r.headers);
+        assert_eq!(r.header("content-type"), Some("application/json"), "{ctx}");
+    };
+    let small = d.repl(&s, "console.log('one'); 1");
+    assert!(
+        small.header("content-length").is_some(),
+        "{:?}",
+        small.headers
+    );
+
+    // Many events: the REPL answer and a read.
+    let r = d.repl(
+        &s,
+        "for (let i = 0; i < 2500; i++) console.log('line', i); 'end'",
+    );
+    chunked(&r, "answer of 2,502 events");
+    let e = r.ok(201).clone();
+    check_detail(&e, "2,502 events");
+    assert_eq!(e["events"].as_array().unwrap().len(), 2502);
+    assert_eq!(console(&e)[2499], "line 2499");
+    assert_eq!(e["result"]["json"], "end");
+    let id = e["id"].as_str().unwrap();
+    let read = d.get(&format!("/executions/{id}"));
+    chunked(&read, "read of 2,502 events");
+    assert_eq!(read.ok(200), &e, "a read sends the same detail");
+
+    // Few events, over a megabyte of payloads.
+    let r = d.repl(
+        &s,
+        "for (let i = 0; i < 3; i++) console.log(String(i).repeat(600000)); 'big'",
+    );
+    chunked(&r, "answer of 1.8 MB");
+    let e = r.ok(201).clone();
+    check_detail(&e, "1.8 MB of events");
+    assert_eq!(e["events"].as_array().unwrap().len(), 5);
+    assert!(
+        e["metrics"]["output_bytes"].as_u64().unwrap() > 1 << 20,
+        "{}",
+        e["metrics"]
+    );
+    assert_eq!(d.execution(e["id"].as_str().unwrap()), e);
+
+    // A running execution read in pages, then cancelled with many events.
+    std::thread::scope(|scope| {
+        let call = scope.spawn(|| {
+            d.repl(
+                &s,
+                "for (let i = 0; i < 1500; i++) console.log(i); while (true) {}",
+            )
+        });
+        let running = d.running_execution(&s);
+        d.wait_for("1,500 console events", || {
+            let r = d.get(&format!(
+                "/executions/{running}/events?after_seq=1500&limit=1"
+            ));
+            (!r.ok(200).as_array().unwrap().is_empty()).then_some(())
+        });
+        let read = d.get(&format!("/executions/{running}"));
+        chunked(&read, "read while running");
+        let live = read.ok(200).clone();
+        check_detail(&live, "read while running");
+        assert_eq!(live["status"], "running");
+        assert_eq!(
+            live["events"].as_array().unwrap().len() as u64,
+            live["metrics"]["event_count"].as_u64().unwrap(),
+            "the events of one snapshot"
+        );
+        let r = d.post_raw(&format!("/executions/{running}/cancel"), "");
+        chunked(&r, "cancel of 1,502 events");
+        let e = r.ok(200).clone();
+        check_detail(&e, "cancelled with 1,502 events");
+        assert_eq!(e["status"], "cancelled");
+        assert_eq!(e["events"].as_array().unwrap().len(), 1502);
+        assert_eq!(
+            call.join().unwrap().ok(201),
+            &e,
+            "the original request's answer"
+        );
+    });
+    assert_ready(&d, &s);
+}
+
 #[test]
 fn close_and_restart_cancel_the_running_execution() {
     let d = TestDaemon::start();

@@ -12,18 +12,21 @@ use super::dto::{Created, Json};
 use super::error::{ApiError, Envelope as ErrorEnvelope};
 use super::extract::{NoQuery, PathParams, StrictJson, StrictQuery, last_event_id};
 use super::requests::{ListEvents, ListExecutions, ReplRequest, RunFileRequest};
-use crate::model::{ExecutionId, ExecutionKind, SessionId};
+use crate::model::{ExecutionDetail, ExecutionId, ExecutionKind, SessionId};
 use crate::service::Service;
 use crate::service::executions::{ExecInput, Recorded};
 
 type Res<T> = Result<T, ApiError>;
+
+/// Events per store read when a detail is sent in pages.
+const DETAIL_PAGE: u64 = 500;
 
 fn execution_id(p: &PathParams) -> Res<ExecutionId> {
     Ok(ExecutionId::from_uuid(p.id("execution_id")?))
 }
 
 /// 201 with the detail, or 422 when an output limit ended it (the row is stored either way).
-fn answer(recorded: Recorded) -> Res<Response> {
+fn answer(svc: &Service, recorded: Recorded) -> Res<Response> {
     let id = recorded.detail.execution.id;
     if let Some(limit) = recorded.output_limit {
         return Err(ApiError::OutputLimitExceeded {
@@ -31,7 +34,75 @@ fn answer(recorded: Recorded) -> Res<Response> {
             limit,
         });
     }
-    Ok(Created(convert::execution_detail(recorded.detail)?).into_response())
+    detail_response(svc, StatusCode::CREATED, recorded.detail)
+}
+
+/// An ExecutionDetail answer: one JSON body, or for a `paged` detail the same JSON written
+/// page by page as the client reads it, so that no more than one page of events is held.
+fn detail_response(svc: &Service, status: StatusCode, detail: ExecutionDetail) -> Res<Response> {
+    if !detail.paged {
+        let body = convert::execution_detail(detail)?;
+        return Ok(if status == StatusCode::CREATED {
+            Created(body).into_response()
+        } else {
+            Json(body).into_response()
+        });
+    }
+    let id = detail.execution.id;
+    let through = detail.execution.metrics.event_count;
+    // `{...}` of the row (the DTO flattens it first), then `,"events":[` ... `]}`.
+    let mut head =
+        serde_json::to_vec(&convert::execution(detail.execution)?).map_err(ApiError::internal)?;
+    if head.pop() != Some(b'}') {
+        return Err(ApiError::internal(
+            "an execution did not serialise as an object",
+        ));
+    }
+    head.extend_from_slice(br#","events":["#);
+    let store = svc.store.clone();
+    let pages = futures::stream::try_unfold(Some((head, 0_u64)), move |state| {
+        let store = store.clone();
+        async move {
+            let Some((mut chunk, after)) = state else {
+                return Ok(None);
+            };
+            if after >= through {
+                chunk.extend_from_slice(b"]}");
+                return Ok(Some((Bytes::from(chunk), None)));
+            }
+            let limit = u32::try_from((through - after).min(DETAIL_PAGE)).unwrap_or(1);
+            let events = store.list_events(id, after, limit).await.map_err(|err| {
+                tracing::warn!(execution_id = %id, error = %err, "execution detail ended early");
+                std::io::Error::other(err)
+            })?;
+            let mut last = after;
+            for event in events {
+                if event.seq != last + 1 {
+                    break;
+                }
+                last = event.seq;
+                if last > 1 {
+                    chunk.push(b',');
+                }
+                let event = convert::event(event).map_err(std::io::Error::other)?;
+                serde_json::to_writer(&mut chunk, &event).map_err(std::io::Error::other)?;
+            }
+            if last == after {
+                tracing::warn!(execution_id = %id, seq = after + 1, "execution detail ended early: an event is missing");
+                return Err(std::io::Error::other(
+                    "an event of the execution is missing",
+                ));
+            }
+            Ok(Some((Bytes::from(chunk), Some((Vec::new(), last)))))
+        }
+    });
+    let mut response = Response::new(Body::from_stream(pages));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
 }
 
 #[utoipa::path(post, path = "/api/v1/executions/repl", tag = "executions", operation_id = "execute_repl",
@@ -56,10 +127,10 @@ pub(crate) async fn repl(
         name: "<repl>".into(),
         source: req.input,
     };
-    answer(
-        svc.execute(SessionId::from_uuid(req.session_id), input)
-            .await?,
-    )
+    let recorded = svc
+        .execute(SessionId::from_uuid(req.session_id), input)
+        .await?;
+    answer(&svc, recorded)
 }
 
 #[utoipa::path(post, path = "/api/v1/executions/run-file", tag = "executions", operation_id = "execute_run_file",
@@ -93,7 +164,8 @@ pub(crate) async fn run_file(
         name: path,
         source,
     };
-    answer(svc.execute(session_id, input).await?)
+    let recorded = svc.execute(session_id, input).await?;
+    answer(&svc, recorded)
 }
 
 #[utoipa::path(get, path = "/api/v1/executions", tag = "executions", operation_id = "list_executions",
@@ -127,9 +199,9 @@ pub(crate) async fn get(
     State(svc): State<Service>,
     p: PathParams,
     _q: StrictQuery<NoQuery>,
-) -> Res<Json<super::dto::ExecutionDetail>> {
+) -> Res<Response> {
     let detail = svc.store.get_execution(execution_id(&p)?).await?;
-    Ok(Json(convert::execution_detail(detail)?))
+    detail_response(&svc, StatusCode::OK, detail)
 }
 
 #[utoipa::path(post, path = "/api/v1/executions/{execution_id}/cancel", tag = "executions", operation_id = "cancel_execution",
@@ -143,9 +215,9 @@ pub(crate) async fn cancel(
     State(svc): State<Service>,
     p: PathParams,
     _q: StrictQuery<NoQuery>,
-) -> Res<Json<super::dto::ExecutionDetail>> {
+) -> Res<Response> {
     let detail = svc.cancel(execution_id(&p)?).await?;
-    Ok(Json(convert::execution_detail(detail)?))
+    detail_response(&svc, StatusCode::OK, detail)
 }
 
 #[utoipa::path(get, path = "/api/v1/executions/{execution_id}/events", tag = "executions", operation_id = "list_events",
@@ -181,7 +253,7 @@ pub(crate) async fn events(
         .into_response());
     }
     // Existence is checked before the stream starts, so a 404 uses the JSON envelope.
-    svc.store.get_execution(id).await?;
+    svc.store.get_execution_row(id).await?;
     let header_after = last_event_id(&headers)
         .and_then(|n| u64::try_from(n).ok())
         .unwrap_or(0);

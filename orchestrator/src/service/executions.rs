@@ -831,13 +831,13 @@ impl Service {
         &self,
         execution_id: ExecutionId,
     ) -> Result<ExecutionDetail, ApiError> {
-        let detail = self.store.get_execution(execution_id).await?;
+        let row = self.store.get_execution_row(execution_id).await?;
         let finished = |status: ExecutionStatus| ApiError::ExecutionFinished {
             execution_id: execution_id.as_uuid(),
             status: status.as_str().to_string(),
         };
-        if detail.execution.status.is_terminal() {
-            return Err(finished(detail.execution.status));
+        if row.status.is_terminal() {
+            return Err(finished(row.status));
         }
         if let Some(control) = self.registry.execution(execution_id) {
             let _ = control.stop.send(StopCause::Cancelled);

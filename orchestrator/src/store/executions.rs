@@ -59,10 +59,7 @@ impl Store {
             Some((execution, input_echo)) => insert_ended(tx, execution, input_echo, id, outcome),
             None => {
                 finish(tx, id, outcome)?;
-                Ok(ExecutionDetail {
-                    execution: load(tx, id)?,
-                    events: events::all(tx, id)?,
-                })
+                with_events(tx, load(tx, id)?)
             }
         };
         if now {
@@ -111,18 +108,18 @@ impl Store {
         .await
     }
 
-    /// The execution with every one of its events in `seq` order.
+    /// The execution with every one of its events in `seq` order, or without them when they
+    /// are too many to hold at once (`paged`, see [`with_events`]).
     pub(crate) async fn get_execution(
         &self,
         id: ExecutionId,
     ) -> Result<ExecutionDetail, StoreError> {
-        self.read(move |tx| {
-            Ok(ExecutionDetail {
-                execution: load(tx, id)?,
-                events: events::all(tx, id)?,
-            })
-        })
-        .await
+        self.read(move |tx| with_events(tx, load(tx, id)?)).await
+    }
+
+    /// The execution row alone, without its events.
+    pub(crate) async fn get_execution_row(&self, id: ExecutionId) -> Result<Execution, StoreError> {
+        self.read(move |tx| load(tx, id)).await
     }
 
     /// Up to `limit` executions of the session, newest first (`started_at`, then `id`,
@@ -194,6 +191,35 @@ pub(super) fn require(tx: &Transaction<'_>, id: ExecutionId) -> Result<(), Store
     } else {
         Err(StoreError::ExecutionNotFound { execution_id: id })
     }
+}
+
+/// The most events, and of stored payload bytes, that a detail carries itself; an execution
+/// with more is `paged`. A detail costs several times its payloads in memory (rows, DTOs and
+/// the JSON body at once), so a large one is sent in pages that each cost only themselves.
+const INLINE_MAX_EVENTS: u64 = 1_000;
+const INLINE_MAX_BYTES: u64 = 1 << 20;
+
+/// `execution` with its events read in the same transaction, or `paged` when they are many:
+/// within one snapshot the row's `event_count` is the last `seq`, so the pages read later
+/// (events are never changed once stored) are exactly the events of this snapshot.
+fn with_events(tx: &Transaction<'_>, execution: Execution) -> Result<ExecutionDetail, StoreError> {
+    if too_many_to_inline(&execution.metrics) {
+        return Ok(ExecutionDetail {
+            execution,
+            events: Vec::new(),
+            paged: true,
+        });
+    }
+    let events = events::all(tx, execution.id)?;
+    Ok(ExecutionDetail {
+        execution,
+        events,
+        paged: false,
+    })
+}
+
+fn too_many_to_inline(m: &ExecMetrics) -> bool {
+    m.event_count > INLINE_MAX_EVENTS || m.output_bytes > INLINE_MAX_BYTES
 }
 
 pub(super) fn load(tx: &Transaction<'_>, id: ExecutionId) -> Result<Execution, StoreError> {
@@ -365,9 +391,11 @@ fn insert_ended(
     };
     e.args = reparse(args)?;
     e.env = reparse(env)?;
+    let paged = too_many_to_inline(&e.metrics);
     Ok(ExecutionDetail {
         execution: e,
-        events,
+        events: if paged { Vec::new() } else { events },
+        paged,
     })
 }
 
