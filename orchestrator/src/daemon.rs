@@ -106,25 +106,52 @@ pub(crate) async fn serve(config: ServeConfig) -> Result<(), DaemonError> {
         inner: Some(listener),
         shutdown: service.shutdown.clone(),
     };
-    let server_shutdown = drained.clone();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move { server_shutdown.cancelled().await })
-            .await
-    });
+    let server = tokio::spawn(serve_http(listener, app, drained.clone()));
 
     service.shutdown.cancelled().await;
     drain(&service, second_rx).await;
     drained.cancel();
-    match tokio::time::timeout(Duration::from_secs(5), server).await {
-        Ok(Ok(Err(err))) => tracing::warn!(error = %err, "http server ended with an error"),
-        Ok(_) => {}
-        Err(_) => tracing::warn!("http connections still open at exit"),
+    if tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .is_err()
+    {
+        tracing::warn!("http connections still open at exit");
     }
     if let Err(err) = store.close().await {
         tracing::warn!(error = %err, "failed to close the store cleanly");
     }
     Ok(())
+}
+
+/// How long a client may take to send a request's headers, counted from the connection's
+/// start or, on a kept-alive connection, from the end of the previous response: a connection
+/// that sends nothing (or a header a byte at a time) is closed instead of holding a descriptor
+/// and a task for ever.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Serves HTTP/1.1 connections from `listener` until `done`, then ends every connection
+/// gracefully (a request in progress is answered first) and returns when all are closed.
+async fn serve_http(mut listener: ClosingListener, app: axum::Router, done: CancellationToken) {
+    use axum::serve::Listener as _;
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    loop {
+        let stream = tokio::select! {
+            () = done.cancelled() => break,
+            (stream, _) = listener.accept() => stream,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let connection = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(error = %err, "http connection ended with an error");
+            }
+        });
+    }
+    graceful.shutdown().await;
 }
 
 /// The daemon's listening socket: accepts connections until shutdown begins, then closes the

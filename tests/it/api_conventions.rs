@@ -545,6 +545,37 @@ fn request_id_is_echoed_or_replaced() {
     }
 }
 
+/// A connection that sends no request, or stops halfway through its headers, is closed by the
+/// daemon after the header timeout (30 s) instead of being held for ever; others are served.
+#[test]
+fn stalled_connections_are_closed_after_the_header_timeout() {
+    use std::io::Write as _;
+    let d = TestDaemon::start();
+    let silent = std::net::TcpStream::connect(&d.addr).unwrap();
+    let mut partial = std::net::TcpStream::connect(&d.addr).unwrap();
+    partial
+        .write_all(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    d.get("/health").ok(200);
+    for (what, mut stream) in [("silent", silent), ("partial", partial)] {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(90)))
+            .unwrap();
+        let mut answer = Vec::new();
+        match stream.read_to_end(&mut answer) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Err(e) => panic!("{what}: the connection was not closed: {e}"),
+        }
+        let text = String::from_utf8_lossy(&answer);
+        assert!(
+            answer.is_empty() || text.starts_with("HTTP/1.1 408"),
+            "{what}: {text}"
+        );
+    }
+    d.get("/health").ok(200);
+}
+
 #[test]
 fn json_bodies_are_decoded_strictly() {
     let d = TestDaemon::start();
