@@ -133,13 +133,15 @@ fn lookup<'a>(value: &'a Value, path: &str) -> &'a Value {
     path.split('.').fold(value, |v, key| &v[key])
 }
 
-/// Aligned columns separated by two spaces; the last column is not padded.
+/// Aligned columns separated by two spaces; the last column is not padded. Cells are measured
+/// in terminal columns (a CJK character takes two, a combining mark none).
 pub(crate) fn align(rows: &[Vec<String>]) -> String {
+    use unicode_width::UnicodeWidthStr as _;
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let mut widths = vec![0usize; columns];
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
-            widths[i] = widths[i].max(cell.chars().count());
+            widths[i] = widths[i].max(cell.width());
         }
     }
     let mut out = String::new();
@@ -150,7 +152,7 @@ pub(crate) fn align(rows: &[Vec<String>]) -> String {
                 line.push_str(cell);
             } else {
                 line.push_str(cell);
-                let pad = widths[i] - cell.chars().count() + 2;
+                let pad = widths[i] - cell.width() + 2;
                 line.extend(std::iter::repeat_n(' ', pad));
             }
         }
@@ -315,6 +317,12 @@ mod tests {
         assert!(table(&EXECUTIONS, &exec).ends_with("x   repl  ok      t           12\n"));
         assert_eq!(cell(&json!({"write": true})), r#"{"write":true}"#);
         assert_eq!(cell(&json!(null)), "-");
+        // Wide characters take two terminal columns.
+        let rows = vec![
+            vec!["名前".to_string(), "x".to_string()],
+            vec!["ab".to_string(), "y".to_string()],
+        ];
+        assert_eq!(align(&rows), "名前  x\nab    y\n");
     }
 
     #[test]
