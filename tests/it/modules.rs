@@ -969,6 +969,10 @@ async fn database_refuses_attach_detach_vacuum_into_and_extensions() {
         "db.exec(\"vacuum into 'copy.db'\")",
         "db.exec(\"vacuum main into 'copy.db'\")",
         "db.query(\"select load_extension('/nonexistent/ext.so')\")",
+        // Directories of the host (a probe of its paths, and temp files outside the worktree).
+        "db.exec(\"pragma temp_store_directory = '/tmp'\")",
+        "db.query(\"PRAGMA Temp_Store_Directory\")",
+        "db.exec(\"pragma data_store_directory = '/tmp'\")",
     ] {
         let got = s.throws(call).await;
         assert_eq!(got["code"], "ERR_SQLITE", "{call}: {got}");

@@ -234,10 +234,15 @@ function require(name) {
 }
 
 let grantedEnv = ObjectFreeze(ObjectCreate(null));
+// An own data property even for the name `__proto__`, which assignment would treat as the
+// prototype setter (and drop).
+function setEntry(object, name, value) {
+  ObjectDefineProperty(object, name, { value, writable: true, enumerable: true, configurable: true });
+}
 function makeProcess(env) {
   const plain = {};
   const names = ObjectKeys(env);
-  for (let i = 0; i < names.length; i++) plain[names[i]] = env[names[i]];
+  for (let i = 0; i < names.length; i++) setEntry(plain, names[i], env[names[i]]);
   return ObjectFreeze({ env: ObjectFreeze(plain) });
 }
 
@@ -298,7 +303,7 @@ return {
     }
     const pairs = JSONParse(envJson);
     const env = {};
-    for (let i = 0; i < pairs.length; i++) env[pairs[i][0]] = pairs[i][1];
+    for (let i = 0; i < pairs.length; i++) setEntry(env, pairs[i][0], pairs[i][1]);
     grantedEnv = env;
     defineGlobal("process", makeProcess(env));
   },
@@ -317,8 +322,8 @@ return {
     if (pairs.length > 0) {
       const env = {};
       const granted = ObjectKeys(grantedEnv);
-      for (let i = 0; i < granted.length; i++) env[granted[i]] = grantedEnv[granted[i]];
-      for (let i = 0; i < pairs.length; i++) env[pairs[i][0]] = pairs[i][1];
+      for (let i = 0; i < granted.length; i++) setEntry(env, granted[i], grantedEnv[granted[i]]);
+      for (let i = 0; i < pairs.length; i++) setEntry(env, pairs[i][0], pairs[i][1]);
       savedProcess = global.process;
       installedProcess = makeProcess(env);
       global.process = installedProcess;

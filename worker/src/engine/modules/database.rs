@@ -119,6 +119,15 @@ fn authorize(context: &AuthContext<'_>, stepping: &AtomicBool) -> Authorization 
         {
             Authorization::Deny
         }
+        // Both name a host directory for SQLite's files (the process-wide temp directory, or
+        // where relative database names resolve): a probe of host paths and a way to write
+        // outside the worktree.
+        AuthAction::Pragma { pragma_name, .. }
+            if pragma_name.eq_ignore_ascii_case("temp_store_directory")
+                || pragma_name.eq_ignore_ascii_case("data_store_directory") =>
+        {
+            Authorization::Deny
+        }
         _ => Authorization::Allow,
     }
 }
