@@ -514,12 +514,17 @@ impl Engine {
                 return None;
             }
         }
-        let code = if self.strict && !library {
+        let strict = self.strict && !library;
+        let code = if strict {
             strict_source(source)
         } else {
             source.to_string()
         };
-        self.pending = match script::run(&mut self.runtime, name, &code) {
+        let completion = {
+            let _strict = strict.then(ForcedStrict::on);
+            script::run(&mut self.runtime, name, &code)
+        };
+        self.pending = match completion {
             Completion::Value(value) => {
                 let track = self.host.track.clone();
                 self.call(&track, &[Arg::Val(&value)]);
@@ -720,32 +725,63 @@ enum Rendered {
     Stopped,
 }
 
-/// `runtime.strict`: `'use strict';` prepended to the first line, after a leading `#!` line.
+/// What `runtime.strict` puts before the first line (after a leading `#!` line): the 13
+/// columns of `'use strict';` (spec §5). On QuickJS they are spaces and the engine compiles the
+/// script in strict mode itself ([`ForcedStrict`]), so the prefix leaves no completion value of
+/// its own (`var x = 1` gives `undefined`, as without strict mode). V8 freezes its flags once it
+/// is initialised, so there the prefix is the directive itself.
+const STRICT_PREFIX: &str = if cfg!(feature = "v8") {
+    "'use strict';"
+} else {
+    "             "
+};
+
+/// QuickJS: global scripts compiled while this lives are strict-mode code (v8x's `--use_strict`
+/// flag, the engine's `JS_EVAL_FLAG_STRICT`); dropping it turns that off. Nothing on V8.
+struct ForcedStrict;
+
+impl ForcedStrict {
+    fn on() -> ForcedStrict {
+        if !cfg!(feature = "v8") {
+            v8::V8::set_flags_from_string("--use_strict");
+        }
+        ForcedStrict
+    }
+}
+
+impl Drop for ForcedStrict {
+    fn drop(&mut self) {
+        if !cfg!(feature = "v8") {
+            v8::V8::set_flags_from_string("--no_use_strict");
+        }
+    }
+}
+
+/// `runtime.strict`: [`STRICT_PREFIX`] before the first line, after a leading `#!` line.
 pub(crate) fn strict_source(source: &str) -> String {
-    const PRAGMA: &str = "'use strict';";
     if source.starts_with("#!") {
         match source.find('\n') {
-            Some(end) => format!("{}{PRAGMA}{}", &source[..=end], &source[end + 1..]),
-            None => format!("{source}\n{PRAGMA}"),
+            Some(end) => format!("{}{STRICT_PREFIX}{}", &source[..=end], &source[end + 1..]),
+            None => format!("{source}\n{STRICT_PREFIX}"),
         }
     } else {
-        format!("{PRAGMA}{source}")
+        format!("{STRICT_PREFIX}{source}")
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::strict_source;
+    use super::{STRICT_PREFIX, strict_source};
 
     #[test]
     fn strict_prefix_goes_after_a_hashbang_line() {
-        let check = |input: &str, expected: &str| assert_eq!(strict_source(input), expected);
-        check("x = 1", "'use strict';x = 1");
-        check(
-            "#!/usr/bin/env node\nx",
-            "#!/usr/bin/env node\n'use strict';x",
-        );
-        check("#!only", "#!only\n'use strict';");
-        check("", "'use strict';");
+        let check = |input: &str, expected: &str| {
+            assert_eq!(strict_source(input), expected.replace('P', STRICT_PREFIX));
+        };
+        assert_eq!(STRICT_PREFIX.chars().count(), "'use strict';".len());
+        check("x = 1", "Px = 1");
+        check("#!/usr/bin/env node\nx", "#!/usr/bin/env node\nPx");
+        check("#!only", "#!only\nP");
+        check("", "P");
     }
 }
