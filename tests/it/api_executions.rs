@@ -1326,6 +1326,7 @@ fn follow_on_an_ended_execution_replays_and_resumes() {
         ("&after_seq=2", Some("abc"), 3),
         ("&after_seq=2", Some("-1"), 3),
         ("", Some("12"), 13),
+        ("", Some("99999999999999999999999"), 13),
         ("&after_seq=4", None, 5),
     ] {
         let headers: Vec<(&str, &str)> = header.map(|h| ("Last-Event-ID", h)).into_iter().collect();

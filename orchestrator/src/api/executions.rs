@@ -254,9 +254,7 @@ pub(crate) async fn events(
     }
     // Existence is checked before the stream starts, so a 404 uses the JSON envelope.
     svc.store.get_execution_row(id).await?;
-    let header_after = last_event_id(&headers)
-        .and_then(|n| u64::try_from(n).ok())
-        .unwrap_or(0);
+    let header_after = last_event_id(&headers).unwrap_or(0);
     Ok(stream(svc, id, after.max(header_after)))
 }
 

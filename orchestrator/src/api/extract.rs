@@ -426,7 +426,7 @@ impl FromQuery for NoQuery {
 
 /// The `Last-Event-ID` request header as an event cursor (§7.7): used only when it is a single
 /// decimal integer ≥ 0, otherwise ignored.
-pub(crate) fn last_event_id(headers: &HeaderMap) -> Option<i64> {
+pub(crate) fn last_event_id(headers: &HeaderMap) -> Option<u64> {
     let mut values = headers.get_all("last-event-id").iter();
     let (Some(value), None) = (values.next(), values.next()) else {
         return None;
@@ -435,7 +435,8 @@ pub(crate) fn last_event_id(headers: &HeaderMap) -> Option<i64> {
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    text.parse().ok()
+    // Any decimal integer counts (spec §7.7); one past every seq is as good as u64::MAX.
+    Some(text.parse().unwrap_or(u64::MAX))
 }
 
 /// Strictly decodes a raw query string (without `?`) into `T`.
@@ -826,8 +827,10 @@ pub(crate) mod tests {
         let table = [
             (vec!["5"], Some(5)),
             (vec!["0"], Some(0)),
-            (vec!["9223372036854775807"], Some(i64::MAX)),
-            (vec!["9223372036854775808"], None),
+            (vec!["9223372036854775807"], Some(9_223_372_036_854_775_807)),
+            (vec!["9223372036854775808"], Some(9_223_372_036_854_775_808)),
+            (vec!["99999999999999999999999"], Some(u64::MAX)),
+            (vec!["007"], Some(7)),
             (vec!["-1"], None),
             (vec!["+1"], None),
             (vec![" 1"], None),
