@@ -8,7 +8,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize as _, Serialize};
 use serde_json::Value;
 
 /// Largest response body the client reads (an ExecutionDetail holds up to 64 MiB of events).
@@ -53,10 +53,20 @@ pub(crate) struct Body {
 
 impl Body {
     fn parse(raw: String) -> Result<Body, ClientError> {
-        let value = serde_json::from_str(&raw)
+        let value = parse_json(&raw)
             .map_err(|err| ClientError::Protocol(format!("response is not JSON: {err}")))?;
         Ok(Body { raw, value })
     }
+}
+
+/// Parses JSON from the daemon without serde_json's nesting limit of 128: the values sessions
+/// return may nest deeper (the client commands run on a large stack for this).
+pub(crate) fn parse_json(text: &str) -> Result<Value, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    de.disable_recursion_limit();
+    let value = Value::deserialize(&mut de)?;
+    de.end()?;
+    Ok(value)
 }
 
 /// `POST /templates`.
@@ -446,7 +456,7 @@ pub(crate) enum Flow {
 
 /// Turns a non-2xx answer into `ClientError::Api`, or `Protocol` when it has no envelope.
 fn api_failure(status: u16, raw: String) -> ClientError {
-    let value: Value = serde_json::from_str(&raw).unwrap_or(Value::Null);
+    let value = parse_json(&raw).unwrap_or(Value::Null);
     let error = &value["error"];
     match (error["code"].as_str(), error["message"].as_str()) {
         (Some(code), Some(message)) => ClientError::Api(Box::new(ApiFailure {

@@ -83,10 +83,18 @@ pub fn main_impl() -> ExitCode {
         Command::Serve(args) => return run_serve(args),
         Command::Completions(args) => cli::completions(args.shell, &mut Cli::command()),
         Command::Libs(command) => cli::libs(output, command),
-        Command::Template(command) => cli::template(&cli::Ctx::new(&cli.global), command),
-        Command::Session(command) => cli::session(&cli::Ctx::new(&cli.global), command),
-        Command::Exec(command) => cli::exec(&cli::Ctx::new(&cli.global), command),
-        Command::Ops(command) => cli::ops(&cli::Ctx::new(&cli.global), command),
+        command => on_large_stack(move || {
+            let ctx = cli::Ctx::new(&cli.global)?;
+            match command {
+                Command::Template(command) => cli::template(&ctx, command),
+                Command::Session(command) => cli::session(&ctx, command),
+                Command::Exec(command) => cli::exec(&ctx, command),
+                Command::Ops(command) => cli::ops(&ctx, command),
+                Command::Serve(_) | Command::Completions(_) | Command::Libs(_) => {
+                    Ok(cli::Outcome::Success)
+                }
+            }
+        }),
     };
     match result {
         Ok(cli::Outcome::Success) => ExitCode::SUCCESS,
@@ -99,6 +107,24 @@ pub fn main_impl() -> ExitCode {
             }
         }
     }
+}
+
+/// Stack of the thread the client commands run on: values from sessions may nest thousands of
+/// levels deep, and parsing, printing and dropping an answer recurse once per level.
+const CLIENT_STACK: usize = 256 << 20;
+
+/// Runs a client command on a thread with a [`CLIENT_STACK`] stack (reserved, not committed).
+fn on_large_stack(
+    f: impl FnOnce() -> Result<cli::Outcome, cli::CliError> + Send + 'static,
+) -> Result<cli::Outcome, cli::CliError> {
+    let thread = std::thread::Builder::new()
+        .name("client".into())
+        .stack_size(CLIENT_STACK)
+        .spawn(f)
+        .map_err(|err| anyhow::Error::new(err).context("cannot start the client thread"))?;
+    thread
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 fn run_serve(args: config::ServeArgs) -> ExitCode {

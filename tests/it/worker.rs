@@ -529,8 +529,31 @@ async fn run_file_installs_args_and_env_for_one_run() {
     cfg.env = vec![
         ("GRANTED".into(), "yes".into()),
         ("OVER".into(), "granted".into()),
+        ("__proto__".into(), "granted proto".into()),
     ];
     let mut w = TestWorker::configured(cfg).await;
+    // `__proto__` is a variable like any other, not the prototype setter.
+    let r = w
+        .repl("[Object.keys(process.env), process.env.__proto__, Object.getPrototypeOf(process.env) === Object.prototype]")
+        .await;
+    assert_eq!(
+        value_of(&r)["json"],
+        json!([["GRANTED", "OVER", "__proto__"], "granted proto", true])
+    );
+    let overlay = ExecKind::RunFile {
+        args_json: "{}".into(),
+        env: vec![("__proto__".into(), "request proto".into())],
+    };
+    let r = w
+        .run(
+            overlay,
+            "scripts/proto.js",
+            "[Object.keys(process.env).length, process.env.__proto__]",
+            LIMITS,
+            budget(999, 512),
+        )
+        .await;
+    assert_eq!(value_of(&r)["json"], json!([3, "request proto"]));
     let kind = ExecKind::RunFile {
         args_json: r#"{"n": 2, "list": [1, {"deep": true}]}"#.into(),
         env: vec![("OVER".into(), "request".into())],
@@ -590,6 +613,29 @@ async fn strict_mode_applies_to_user_code() {
     let mut w = TestWorker::configured(cfg).await;
     let e = exception_of(&w.repl("undeclared = 1").await);
     assert_eq!(e["name"], "ReferenceError");
+    // The strict prefix adds no completion value: code without one of its own gives undefined.
+    for (code, json) in [
+        ("var x = 1", json!(null)),
+        ("// a comment", json!(null)),
+        ("function f() {}", json!(null)),
+        ("let y = 2", json!(null)),
+        ("   ", json!(null)),
+        ("#!only", json!(null)),
+        (
+            "[x, y, typeof f, (function () { return this; })() === undefined]",
+            json!([1, 2, "function", true]),
+        ),
+        ("'use strict'", json!("use strict")),
+    ] {
+        let v = value_of(&w.repl(code).await).clone();
+        assert_eq!(v["json"], json, "{code}: {v}");
+        if json.is_null() {
+            assert_eq!(v["type"], "undefined", "{code}: {v}");
+        }
+    }
+    // Columns on the first line count the prefix's 13 characters (spec §5).
+    let e = exception_of(&w.repl("throw new Error('at column 7')").await);
+    assert!(e["stack"].as_str().unwrap().contains(":1:20"), "{e}");
     let r = w
         .run(
             ExecKind::Library,

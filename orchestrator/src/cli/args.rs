@@ -7,29 +7,50 @@ use clap::{ArgAction, ArgGroup, Args, Subcommand, ValueEnum};
 /// Flags every client command understands; they may appear anywhere on the command line.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct GlobalArgs {
-    /// Base URL of the daemon.
-    #[arg(
-        long,
-        global = true,
-        value_name = "URL",
-        env = "VM_SYSTEM_SERVER_URL",
-        default_value = "http://127.0.0.1:3210",
-        value_parser = server_url
-    )]
-    pub(crate) server_url: String,
-    /// Bearer token sent with every request (surrounding whitespace is ignored).
-    #[arg(
-        long,
-        global = true,
-        value_name = "TOKEN",
-        env = "VM_SYSTEM_TOKEN",
-        hide_env_values = true,
-        value_parser = token
-    )]
+    /// Base URL of the daemon [env: VM_SYSTEM_SERVER_URL] [default: http://127.0.0.1:3210]
+    #[arg(long, global = true, value_name = "URL")]
+    pub(crate) server_url: Option<String>,
+    /// Bearer token sent with every request (surrounding whitespace is ignored)
+    /// [env: VM_SYSTEM_TOKEN]
+    #[arg(long, global = true, value_name = "TOKEN")]
     pub(crate) token: Option<String>,
     /// Output format: aligned tables and transcripts, or the API's JSON on one line.
     #[arg(long, global = true, value_enum, value_name = "FORMAT", default_value_t = OutputFormat::Table)]
     pub(crate) output: OutputFormat,
+}
+
+/// The daemon's URL when neither `--server-url` nor `VM_SYSTEM_SERVER_URL` names one.
+const DEFAULT_SERVER_URL: &str = "http://127.0.0.1:3210";
+
+impl GlobalArgs {
+    /// The daemon URL and token a client command uses: the flag, else the environment variable,
+    /// else the default (none for the token). A variable that is blank counts as unset (as for
+    /// `XDG_DATA_HOME`). The variables are read only here, so commands that run no client
+    /// (`serve`, `libs`) never fail on them. A malformed value is a usage error naming its source.
+    pub(crate) fn connection(&self) -> Result<(String, Option<String>), String> {
+        let env = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|value| !value.trim().is_empty())
+        };
+        let checked = |source: String, text: &str, check: fn(&str) -> Result<String, String>| {
+            check(text).map_err(|why| format!("invalid value '{text}' for {source}: {why}"))
+        };
+        let server_url = match (&self.server_url, env("VM_SYSTEM_SERVER_URL")) {
+            (Some(flag), _) => checked("'--server-url <URL>'".into(), flag, server_url)?,
+            (None, Some(var)) => checked("VM_SYSTEM_SERVER_URL".into(), &var, server_url)?,
+            (None, None) => DEFAULT_SERVER_URL.to_string(),
+        };
+        let token = match (&self.token, env("VM_SYSTEM_TOKEN")) {
+            (Some(flag), _) => Some(checked("'--token <TOKEN>'".into(), flag, token)?),
+            // The value is a secret: not repeated in the message.
+            (None, Some(var)) => {
+                Some(token(&var).map_err(|why| format!("invalid VM_SYSTEM_TOKEN: {why}"))?)
+            }
+            (None, None) => None,
+        };
+        Ok((server_url, token))
+    }
 }
 
 /// `--server-url`: an `http://` or `https://` URL with a host, so that a mistyped one is a usage

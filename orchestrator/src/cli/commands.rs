@@ -24,11 +24,13 @@ pub(crate) enum Show<'a> {
 }
 
 impl Ctx {
-    pub(crate) fn new(global: &GlobalArgs) -> Ctx {
-        Ctx {
-            client: Client::new(&global.server_url, global.token.clone()),
+    /// The client of `global`'s connection flags; a malformed one is a usage error.
+    pub(crate) fn new(global: &GlobalArgs) -> Result<Ctx, CliError> {
+        let (server_url, token) = global.connection().map_err(CliError::Usage)?;
+        Ok(Ctx {
+            client: Client::new(&server_url, token),
             output: global.output,
-        }
+        })
     }
 
     /// Prints a successful answer: the body in json mode, `show` in table mode.

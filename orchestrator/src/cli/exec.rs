@@ -12,7 +12,7 @@ use crate::cli::args::{ExecCommand, OutputFormat};
 use crate::cli::commands::{Ctx, Show, json_object};
 use crate::cli::error::{CliError, Outcome};
 use crate::cli::output;
-use crate::client::{self, Body, ClientError, Flow};
+use crate::client::{self, Body, ClientError, Flow, parse_json};
 
 pub(crate) fn exec(ctx: &Ctx, command: ExecCommand) -> Result<Outcome, CliError> {
     let c = &ctx.client;
@@ -233,11 +233,11 @@ fn follow_events(
                 (OutputFormat::Json, "end") => None,
                 (OutputFormat::Json, _) => Some(output::json_line(&message.data)),
                 (OutputFormat::Table, "end") => {
-                    let execution: Value = serde_json::from_str(&message.data).unwrap_or_default();
+                    let execution = parse_json(&message.data).unwrap_or_default();
                     Some(format!("{}\n", output::execution_footer(&execution)))
                 }
                 (OutputFormat::Table, _) => {
-                    let event: Value = serde_json::from_str(&message.data).unwrap_or_default();
+                    let event = parse_json(&message.data).unwrap_or_default();
                     Some(follow_row(&[
                         &output::cell(&event["seq"]),
                         &output::cell(&event["ts"]),

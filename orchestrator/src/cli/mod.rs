@@ -12,6 +12,6 @@ pub(crate) use args::{
     TemplateCommand,
 };
 pub(crate) use commands::{Ctx, completions, ops, session, template};
-pub(crate) use error::{FailureKind, Outcome, report};
+pub(crate) use error::{CliError, FailureKind, Outcome, report};
 pub(crate) use exec::exec;
 pub(crate) use libs::libs;

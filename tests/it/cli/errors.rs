@@ -256,7 +256,6 @@ fn an_unreachable_daemon_exits_3() {
 fn a_malformed_server_url_is_a_usage_error() {
     for bad in [
         "notaurl",
-        "",
         "ftp://127.0.0.1:3210",
         "http://",
         "http://127.0.0.1:3210/api/v1",
@@ -272,6 +271,74 @@ fn a_malformed_server_url_is_a_usage_error() {
         command.env("VM_SYSTEM_SERVER_URL", bad);
         let r = run(command, None);
         assert_eq!(r.code, 1, "env {bad:?}: {r:?}");
+        assert!(
+            r.stderr.contains("VM_SYSTEM_SERVER_URL"),
+            "env {bad:?}: {r:?}"
+        );
+    }
+    let r = run(vm_args(&["ops", "health", "--server-url", ""]), None);
+    assert_eq!(r.code, 1, "an empty flag: {r:?}");
+}
+
+/// A blank `VM_SYSTEM_SERVER_URL` or `VM_SYSTEM_TOKEN` counts as unset, and commands that are no
+/// client (`serve`, `libs`) never read them.
+#[test]
+fn blank_or_bad_client_variables_do_not_break_other_commands() {
+    let d = TestDaemon::start();
+    let cli = Cli { d: &d };
+    let mut command = cli.command(&["ops", "health", "--output", "json"]);
+    command
+        .env("VM_SYSTEM_TOKEN", "")
+        .env("VM_SYSTEM_SERVER_URL", " ");
+    let r = run(command, None);
+    assert_eq!(r.code, 0, "{r:?}");
+    let mut command = vm_args(&["ops", "health"]);
+    command.env("VM_SYSTEM_SERVER_URL", "");
+    let r = run(command, None);
+    assert!(
+        !r.stderr.contains("invalid value") && r.code != 1,
+        "a blank URL means the default: {r:?}"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let libs = tmp.path().join("libs");
+    for (name, value) in [
+        ("VM_SYSTEM_TOKEN", ""),
+        ("VM_SYSTEM_TOKEN", "bad\u{7f}"),
+        ("VM_SYSTEM_SERVER_URL", "http://127.0.0.1:3210/api/v1"),
+    ] {
+        let mut command = vm_args(&["libs", "list", "--library-dir", libs.to_str().unwrap()]);
+        command.env(name, value);
+        let r = run(command, None);
+        assert_eq!(r.code, 0, "libs list with {name}={value:?}: {r:?}");
+        // `serve` starts and prints its ready line.
+        let mut serve = Command::new(bin_path("orchestrator-dup"));
+        serve
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--pool-size",
+                "0",
+                "--db",
+            ])
+            .arg(tmp.path().join("db").join("vm.db"))
+            .arg("--library-dir")
+            .arg(&libs)
+            .arg("--worker-bin")
+            .arg(bin_path("worker-dup"))
+            .env(name, value)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut child = serve.spawn().unwrap();
+        let mut line = String::new();
+        let read = BufReader::new(child.stdout.take().unwrap()).read_line(&mut line);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(
+            read.is_ok() && line.starts_with("vm-system listening on http://"),
+            "serve with {name}={value:?}: {line:?}"
+        );
     }
 }
 

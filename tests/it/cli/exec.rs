@@ -391,3 +391,48 @@ fn ctrl_c_cancels_the_running_execution() {
         );
     }
 }
+
+/// Answers nested deeper than serde_json's default limit of 128 levels (a value a session
+/// returns, inside the ExecutionDetail) print like any other, in both modes.
+#[test]
+fn deeply_nested_answers_print_like_any_other() {
+    let d = TestDaemon::start();
+    let cli = Cli { d: &d };
+    let s = d.session(&d.template("deep"));
+    let code = "JSON.parse('['.repeat(1000) + ']'.repeat(1000))";
+    let nested = format!("{}{}", "[".repeat(1000), "]".repeat(1000));
+
+    let out = cli.table(&["exec", "repl", &s, code]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "=> [ [ [ [Array] ] ] ]", "{out}");
+    let (id, status, _) = footer(lines[1]);
+    assert_eq!(status, "ok");
+
+    let mut json_args = vec!["exec", "repl", &s, code, "--output", "json"];
+    let out = cli.run(&json_args).ok();
+    assert_eq!(out.lines().count(), 1, "{out}");
+    let mut de = serde_json::Deserializer::from_str(&out);
+    de.disable_recursion_limit();
+    let detail = <Value as serde::Deserialize>::deserialize(&mut de).unwrap();
+    assert_eq!(detail["status"], "ok");
+    assert_eq!(detail["result"]["json"].to_string(), nested);
+
+    for args in [
+        vec!["exec", "get", id.as_str()],
+        vec!["exec", "list", &s],
+        vec!["exec", "events", id.as_str()],
+    ] {
+        let out = cli.table(&args);
+        assert!(out.lines().count() >= 2, "{args:?}: {out}");
+        json_args = args.clone();
+        json_args.extend(["--output", "json"]);
+        let out = cli.run(&json_args).ok();
+        assert!(out.contains(&nested), "{args:?}");
+    }
+    let out = cli.run(&["exec", "events", &id, "--follow"]).ok();
+    let rows: Vec<&str> = out.lines().collect();
+    assert!(
+        rows[2].starts_with("2 ") && rows[2].contains(&nested),
+        "{out}"
+    );
+}
