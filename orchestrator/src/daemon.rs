@@ -242,7 +242,7 @@ async fn drain(service: &Service, mut second: tokio::sync::watch::Receiver<bool>
             _ = second.wait_for(|fast| *fast) => {}
         }
     }
-    let fast_now = *second.borrow();
+    // A second signal while the workers' grace periods run turns every stop into SIGKILL.
     let mut stops = Vec::new();
     for live in service.registry.all() {
         let (worker, loading) = {
@@ -253,13 +253,16 @@ async fn drain(service: &Service, mut second: tokio::sync::watch::Receiver<bool>
             let _ = loading.send(StopCause::DaemonShutdown);
         }
         if let Some(worker) = worker {
-            stops.push(tokio::spawn(async move { worker.stop(fast_now).await }));
+            let fast = second.clone();
+            stops.push(tokio::spawn(
+                async move { worker.stop_hastened(fast).await },
+            ));
         }
     }
     for stop in stops {
         let _ = stop.await;
     }
-    service.pool.shutdown(fast_now).await;
+    service.pool.shutdown_hastened(second).await;
 }
 
 async fn wait_for_signal() {

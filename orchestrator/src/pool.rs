@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use crate::worker_handle::{Launcher, WorkerError, WorkerHandle};
+use crate::worker_handle::{Haste, Launcher, WorkerError, WorkerHandle};
 
 /// First pause after a failed refill spawn; doubled after each failure in a row.
 const BACKOFF_MIN: Duration = Duration::from_millis(500);
@@ -37,7 +37,7 @@ struct PoolState {
     warm: VecDeque<WorkerHandle>,
     closed: bool,
     /// How `shutdown` stops workers; the refill task uses it for a worker it finishes late.
-    fast: bool,
+    fast: Option<Haste>,
     refill: Option<JoinHandle<()>>,
 }
 
@@ -139,15 +139,23 @@ impl WorkerPool {
 
     /// Stops refilling and stops every warm worker (reaped when this returns); `fast` skips the
     /// grace periods (SIGKILL at once). Later `take`s fail with `PoolClosed`.
+    #[cfg(test)]
     pub(crate) async fn shutdown(&self, fast: bool) {
+        self.shutdown_hastened(tokio::sync::watch::channel(fast).1)
+            .await;
+    }
+
+    /// `shutdown`, skipping what is left of the grace periods as soon as `fast` holds true.
+    pub(crate) async fn shutdown_hastened(&self, fast: Haste) {
         let (warm, refill) = {
             let mut state = self.inner.lock();
             state.closed = true;
-            state.fast = fast;
+            state.fast = Some(fast.clone());
             (std::mem::take(&mut state.warm), state.refill.take())
         };
         self.inner.wake.notify_one();
-        let stops = futures::future::join_all(warm.iter().map(|worker| worker.stop(fast)));
+        let stops =
+            futures::future::join_all(warm.iter().map(|worker| worker.stop_hastened(fast.clone())));
         let refill = async {
             if let Some(task) = refill
                 && let Err(err) = task.await
@@ -157,7 +165,7 @@ impl WorkerPool {
         };
         tokio::join!(stops, refill);
         // Last: workers forked by the zygote die with it.
-        self.inner.launcher.shutdown(fast).await;
+        self.inner.launcher.shutdown_hastened(fast).await;
     }
 }
 
@@ -182,10 +190,14 @@ impl PoolInner {
     }
 
     /// Adds a fresh worker, or gives it back when the pool closed meanwhile (with the stop mode).
-    fn add(&self, worker: WorkerHandle) -> Result<(), (WorkerHandle, bool)> {
+    fn add(&self, worker: WorkerHandle) -> Result<(), (WorkerHandle, Haste)> {
         let mut state = self.lock();
         if state.closed {
-            return Err((worker, state.fast));
+            let fast = state
+                .fast
+                .clone()
+                .unwrap_or_else(|| tokio::sync::watch::channel(false).1);
+            return Err((worker, fast));
         }
         state.warm.push_back(worker);
         Ok(())
@@ -221,7 +233,7 @@ async fn refill(pool: Weak<PoolInner>, wake: Arc<Notify>) {
                 };
                 if let Err((worker, fast)) = inner.add(worker.clone()) {
                     drop(inner);
-                    worker.stop(fast).await;
+                    worker.stop_hastened(fast).await;
                     return;
                 }
                 drop(inner);

@@ -415,6 +415,33 @@ fn a_second_signal_skips_the_grace_period() {
     check_after_shutdown(&mut d, &running, [&sid, &idle]);
 }
 
+/// A second signal that comes while the workers' grace periods run (a worker that answers
+/// nothing takes 2 s + 2 s to stop) skips what is left of them: SIGKILL at once (spec §10.6).
+#[test]
+fn a_second_signal_during_the_worker_stops_kills_them_at_once() {
+    let mut d = TestDaemon::start();
+    let sid = d.session(&d.template("stuck"));
+    let pid = d.worker_pid(&sid);
+    // SAFETY: kill with a pid and a signal number; a stopped process can only be killed.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    d.signal(libc::SIGTERM);
+    // Nothing runs, so the drain ends at once and the worker stops begin; the listener closed.
+    d.wait_for("new connections to be refused", || {
+        std::net::TcpStream::connect(&d.addr).is_err().then_some(())
+    });
+    let second = Instant::now();
+    d.signal(libc::SIGINT);
+    let status = d.wait_exit();
+    assert_eq!(status.code(), Some(0), "exit status {status}");
+    // Without the second signal the stuck worker alone holds the exit for 4 s after the first.
+    assert!(
+        second.elapsed() < Duration::from_secs(3),
+        "exit {:?} after the second signal",
+        second.elapsed()
+    );
+    assert!(process_gone(pid), "worker {pid} outlived the daemon");
+}
+
 /// A warm pool worker killed while idle: the next create still starts (with another worker),
 /// whether or not the daemon noticed the death before handing the worker out.
 #[test]

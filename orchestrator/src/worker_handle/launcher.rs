@@ -107,10 +107,17 @@ impl Launcher {
 
     /// Stops the zygote for good (workers it forked die with it: stop them first). Later starts
     /// spawn their workers.
+    #[cfg(test)]
     pub(crate) async fn shutdown(&self, fast: bool) {
+        self.shutdown_hastened(tokio::sync::watch::channel(fast).1)
+            .await;
+    }
+
+    /// `shutdown`, with SIGKILL as soon as `fast` holds true.
+    pub(crate) async fn shutdown_hastened(&self, fast: super::Haste) {
         let previous = std::mem::replace(&mut *self.inner.slot.lock().await, Slot::Closed);
         if let Slot::Up(zygote) = previous {
-            zygote.stop(fast).await;
+            zygote.stop_hastened(fast).await;
         }
     }
 

@@ -26,6 +26,9 @@ pub(crate) use spawn::{SpawnConfig, start_worker};
 
 use supervisor::Control;
 
+/// Whether a stop should skip its grace periods; it may turn true while the stop runs.
+pub(crate) type Haste = tokio::sync::watch::Receiver<bool>;
+
 /// What a worker says about one execution, in order: events and CPU samples, then exactly one
 /// `Done`, or `Exited` if the process ended first.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -253,7 +256,23 @@ impl WorkerHandle {
     /// Escalating stop (spec §10.4): `Shutdown` frame, grace, SIGTERM to the group, grace,
     /// SIGKILL to the group. `fast` sends SIGKILL at once. Returns once the process was reaped.
     pub(crate) async fn stop(&self, fast: bool) -> ExitReason {
-        let _ = self.inner.control.send(Control::Stop { fast });
+        self.stop_hastened(tokio::sync::watch::channel(fast).1)
+            .await
+    }
+
+    /// `stop`, fast from the start if `fast` holds true, and turned into SIGKILL as soon as it
+    /// becomes true (a second shutdown signal while the grace periods run).
+    pub(crate) async fn stop_hastened(&self, mut fast: Haste) -> ExitReason {
+        let now = *fast.borrow_and_update();
+        let _ = self.inner.control.send(Control::Stop { fast: now });
+        if !now {
+            tokio::select! {
+                reason = self.exited() => return reason,
+                Ok(_) = fast.wait_for(|fast| *fast) => {
+                    let _ = self.inner.control.send(Control::Stop { fast: true });
+                }
+            }
+        }
         self.exited().await
     }
 

@@ -151,12 +151,27 @@ impl Zygote {
 
     /// Stops the zygote (closing its socket ends it; SIGKILL after the grace period, or at once
     /// when `fast`) and returns once it was reaped. Workers it forked die with it.
+    #[cfg(test)]
     pub(crate) async fn stop(&self, fast: bool) {
-        if fast {
-            unix::signal_group_logged(self.inner.pid, unix::SIGKILL);
+        self.stop_hastened(tokio::sync::watch::channel(fast).1)
+            .await;
+    }
+
+    /// `stop`, with SIGKILL as soon as `fast` holds true.
+    pub(crate) async fn stop_hastened(&self, mut fast: super::Haste) {
+        let kill = || unix::signal_group_logged(self.inner.pid, unix::SIGKILL);
+        let now = *fast.borrow_and_update();
+        if now {
+            kill();
         }
         let _ = self.inner.requests.send(Request::Stop);
         let mut ended = self.inner.ended.clone();
+        if !now {
+            tokio::select! {
+                _ = ended.wait_for(|ended| *ended) => return,
+                Ok(_) = fast.wait_for(|fast| *fast) => kill(),
+            }
+        }
         let _ = ended.wait_for(|ended| *ended).await;
     }
 }
