@@ -1,6 +1,8 @@
 //! Request input per spec §1: the 1 MiB body limit, strict JSON bodies, strict query strings,
 //! path parameters and id syntax. Decoding failures are `INVALID_REQUEST`, rule breaks `VALIDATION_ERROR`.
 
+use std::time::Duration;
+
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::{HeaderMap, header, request::Parts};
@@ -23,10 +25,17 @@ fn too_large() -> ApiError {
 /// client still writing its body reads the answer instead of a reset connection.
 const DRAIN_CAP: u64 = 64 << 20;
 
-/// Reads and drops a body the daemon will not use, up to [`DRAIN_CAP`] bytes.
+/// How long a request body may go without a byte arriving: a client that stops sending its
+/// body half way must not hold its connection (and, before auth answers, any connection) open
+/// for ever. `DRAIN_IDLE` is the shorter wait for a body whose answer is already decided.
+const BODY_IDLE: Duration = Duration::from_secs(30);
+const DRAIN_IDLE: Duration = Duration::from_secs(2);
+
+/// Reads and drops a body the daemon will not use, up to [`DRAIN_CAP`] bytes, until it ends or
+/// stalls for [`DRAIN_IDLE`].
 pub(crate) async fn drain_body(mut body: Body) {
     let mut seen: u64 = 0;
-    while let Some(Ok(frame)) = body.frame().await {
+    while let Ok(Some(Ok(frame))) = tokio::time::timeout(DRAIN_IDLE, body.frame()).await {
         if let Ok(data) = frame.into_data() {
             seen += data.len() as u64;
             if seen > DRAIN_CAP {
@@ -50,7 +59,17 @@ pub(crate) async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, 
     let mut buf = bytes::BytesMut::new();
     let mut seen: u64 = 0;
     let mut over = declared.is_some_and(|n| n > MAX_BODY_BYTES as u64);
-    while let Some(frame) = body.frame().await {
+    loop {
+        let Ok(frame) = tokio::time::timeout(BODY_IDLE, body.frame()).await else {
+            return Err(if over {
+                too_large()
+            } else {
+                ApiError::invalid_request("the request body stopped arriving")
+            });
+        };
+        let Some(frame) = frame else {
+            break;
+        };
         let Ok(frame) = frame else {
             // A body already known to be too large stays "too large" even if it was cut short.
             if over {
