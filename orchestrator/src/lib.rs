@@ -74,7 +74,16 @@ pub fn main_impl() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => {
             let code = if err.use_stderr() { 1 } else { 0 };
-            let _ = err.print();
+            if code == 1 && invokes_serve() {
+                // `serve`'s fatal errors are one `error: …` line (spec §10.2), flags included.
+                let text = err.to_string();
+                eprintln!(
+                    "{}",
+                    text.lines().next().unwrap_or("error: invalid arguments")
+                );
+            } else {
+                let _ = err.print();
+            }
             return ExitCode::from(code);
         }
     };
@@ -107,6 +116,16 @@ pub fn main_impl() -> ExitCode {
             }
         }
     }
+}
+
+/// Whether the command line names `serve` as its command (the first word that is a command).
+fn invokes_serve() -> bool {
+    let commands = Cli::command();
+    std::env::args_os()
+        .skip(1)
+        .filter_map(|arg| arg.into_string().ok())
+        .find(|arg| commands.find_subcommand(arg).is_some())
+        .is_some_and(|arg| arg == "serve")
 }
 
 /// Stack of the thread the client commands run on: values from sessions may nest thousands of
