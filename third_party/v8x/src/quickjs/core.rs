@@ -1057,7 +1057,8 @@ pub extern "C" fn v8__Isolate__Dispose(this: *mut RealIsolate) {
     while let Some(slot) = st.handles.pop() {
       let v = *slot;
       JS_FreeValue(st.ctx, v);
-      drop(Box::from_raw(slot));
+      super::string::forget_external(slot);
+          drop(Box::from_raw(slot));
     }
     while let Some(slot) = st.persistent_handles.pop() {
       let cell = slot.slot as *mut PersistentCell;
@@ -1173,6 +1174,32 @@ pub extern "C" fn v8__Isolate__GetCurrentContext(
   intern_ctx(ctx)
 }
 
+/// vm-system: the current isolate and its handle count, for
+/// `release_handles_to` (a HandleScope without the C++ API).
+pub(crate) fn handle_depth() -> Option<(*mut RealIsolate, usize)> {
+  let iso = current_iso();
+  if iso.is_null() {
+    return None;
+  }
+  Some((iso, iso_state(iso).handles.len()))
+}
+
+/// vm-system: frees the handles interned since `handle_depth`, as
+/// `v8__HandleScope__DESTRUCT` does.
+pub(crate) fn release_handles_to((isolate, depth): (*mut RealIsolate, usize)) {
+  let st = iso_state(isolate);
+  while st.handles.len() > depth {
+    let Some(slot) = st.handles.pop() else {
+      break;
+    };
+    unsafe {
+      JS_FreeValue(st.ctx, *slot);
+      super::string::forget_external(slot);
+          drop(Box::from_raw(slot));
+    }
+  }
+}
+
 #[unsafe(no_mangle)]
 pub extern "C" fn v8__HandleScope__CONSTRUCT(
   buf: *mut usize,
@@ -1200,7 +1227,8 @@ pub extern "C" fn v8__HandleScope__DESTRUCT(this: *mut usize) {
       let slot = st.handles.pop().unwrap();
       let v = *slot;
       JS_FreeValue(st.ctx, v);
-      drop(Box::from_raw(slot));
+      super::string::forget_external(slot);
+          drop(Box::from_raw(slot));
     }
   }
 }

@@ -1618,6 +1618,8 @@ pub(crate) fn install_prepare_stack_trace(ctx: *mut JSContext) {
   if ctx.is_null() || !is_prepare_stack_active() {
     return;
   }
+  // vm-system: a new context may reuse a freed one's address.
+  CALLSITE_FACTORY.with(|c| c.set(None));
   unsafe {
     let f = JS_NewCFunction(
       ctx,
@@ -2775,12 +2777,24 @@ const CALLSITE_FACTORY_SRC: &str = "(function(d){return d.map(function(f){\
 
 /// Build the synthetic CallSite array (one entry per corrected frame). Returns
 /// an owned (+1) JSValue array, or `None` on failure.
-unsafe fn build_callsites(
-  ctx: *mut JSContext,
-  frames: &[PreparedFrame],
-) -> Option<JSValue> {
+thread_local! {
+  /// vm-system: the callsite factory, compiled once per context (`ctx`, the
+  /// function with one reference held here). Evaluating its source for every
+  /// prepared stack cost ~100 us of parsing per `throw` of a non-Error and per
+  /// first read of an Error's `stack`. `install_prepare_stack_trace` forgets it
+  /// (without freeing: the context it belongs to may be gone).
+  static CALLSITE_FACTORY: std::cell::Cell<Option<(usize, JSValue)>> =
+    const { std::cell::Cell::new(None) };
+}
+
+/// The callsite factory of `ctx`, with a reference for the caller.
+unsafe fn callsite_factory(ctx: *mut JSContext) -> Option<JSValue> {
   unsafe {
-    // Evaluate the factory function.
+    if let Some((owner, factory)) = CALLSITE_FACTORY.with(|c| c.get())
+      && owner == ctx as usize
+    {
+      return Some(JS_DupValue(ctx, factory));
+    }
     let factory = JS_Eval(
       ctx,
       CALLSITE_FACTORY_SRC.as_ptr() as *const c_char,
@@ -2793,6 +2807,22 @@ unsafe fn build_callsites(
       JS_FreeValue(ctx, factory);
       return None;
     }
+    if let Some((owner, old)) =
+      CALLSITE_FACTORY.with(|c| c.replace(Some((ctx as usize, factory))))
+      && owner == ctx as usize
+    {
+      JS_FreeValue(ctx, old);
+    }
+    Some(JS_DupValue(ctx, factory))
+  }
+}
+
+unsafe fn build_callsites(
+  ctx: *mut JSContext,
+  frames: &[PreparedFrame],
+) -> Option<JSValue> {
+  unsafe {
+    let factory = callsite_factory(ctx)?;
 
     // Build the input rows array.
     let rows = JS_NewArray(ctx);
@@ -2874,6 +2904,11 @@ unsafe fn source_mapped_stack(
     return None;
   }
   let sites = unsafe { build_callsites(ctx, frames) }?;
+  // vm-system: the handles interned below and by the callback belong to
+  // this call, like a HandleScope's; without one they stayed until the
+  // embedder's outer scope closed (~8 KB per prepared stack for the length
+  // of a script, enough to reach a heap limit in a loop that catches).
+  let depth = super::core::handle_depth();
 
   let out = unsafe {
     let ctx_h = super::core::intern_ctx(ctx);
@@ -2920,5 +2955,8 @@ unsafe fn source_mapped_stack(
       _ => None,
     }
   };
+  if let Some(depth) = depth {
+    super::core::release_handles_to(depth);
+  }
   out
 }

@@ -869,7 +869,8 @@ unsafe fn restore_callback_handles(iso: *mut RealIsolate, saved_depth: usize) {
     if let Some(slot) = st.handles.pop() {
       unsafe {
         JS_FreeValue(st.ctx, *slot);
-        drop(Box::from_raw(slot));
+        super::string::forget_external(slot);
+          drop(Box::from_raw(slot));
       }
     }
   }
@@ -2229,6 +2230,7 @@ unsafe fn dispatch(
       if let Some(slot) = st.handles.pop() {
         unsafe {
           JS_FreeValue(st.ctx, *slot);
+          super::string::forget_external(slot);
           drop(Box::from_raw(slot));
         }
       }
@@ -2570,7 +2572,8 @@ unsafe fn restore_handle_depth(iso: *mut RealIsolate, saved_depth: usize) {
     if let Some(slot) = st.handles.pop() {
       unsafe {
         JS_FreeValue(st.ctx, *slot);
-        drop(Box::from_raw(slot));
+        super::string::forget_external(slot);
+          drop(Box::from_raw(slot));
       }
     }
   }
@@ -2967,6 +2970,7 @@ unsafe extern "C" fn named_getter_trampoline(
       if let Some(slot) = st.handles.pop() {
         unsafe {
           JS_FreeValue(st.ctx, *slot);
+          super::string::forget_external(slot);
           drop(Box::from_raw(slot));
         }
       }
@@ -3293,6 +3297,7 @@ pub(crate) unsafe fn call_accessor_name_getter(
       if let Some(slot) = st.handles.pop() {
         unsafe {
           JS_FreeValue(st.ctx, *slot);
+          super::string::forget_external(slot);
           drop(Box::from_raw(slot));
         }
       }
@@ -3367,6 +3372,7 @@ pub(crate) unsafe fn call_accessor_name_setter(
       if let Some(slot) = st.handles.pop() {
         unsafe {
           JS_FreeValue(st.ctx, *slot);
+          super::string::forget_external(slot);
           drop(Box::from_raw(slot));
         }
       }

@@ -120,6 +120,21 @@ thread_local! {
   static EXTERNAL_STRINGS: RefCell<HashMap<usize, ExternalMeta>> = RefCell::new(HashMap::new());
 }
 
+/// vm-system: forgets what `remember_external_*` noted for a handle slot that
+/// is being freed. The notes are keyed by slot address, so without this they
+/// outlived their handles (the map grew with every external string a callback
+/// made, ~0.5 KB per prepared stack) and a later, unrelated handle allocated at
+/// the same address read as an external string.
+pub(crate) fn forget_external<T>(slot: *const T) {
+  EXTERNAL_STRINGS.with(|m| {
+    if let Ok(mut m) = m.try_borrow_mut()
+      && !m.is_empty()
+    {
+      m.remove(&(slot as usize));
+    }
+  });
+}
+
 fn remember_external_onebyte(handle: *const V8String, bytes: Box<[u8]>) {
   if handle.is_null() {
     return;
