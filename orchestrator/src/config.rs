@@ -51,6 +51,11 @@ pub(crate) fn data_dir() -> PathBuf {
     }
 }
 
+/// `path` made absolute against the working directory (lexically; as it is if that fails).
+fn absolute(path: PathBuf) -> PathBuf {
+    std::path::absolute(&path).unwrap_or(path)
+}
+
 /// The default library directory (shared by `serve` and the `libs` commands).
 pub(crate) fn default_library_dir() -> PathBuf {
     data_dir().join("libraries")
@@ -98,7 +103,8 @@ impl ServeArgs {
         Ok(ServeConfig {
             listen,
             db: self.db.unwrap_or_else(|| data_dir().join("vm-system.db")),
-            library_dir: self.library_dir.unwrap_or_else(default_library_dir),
+            // Absolute, so that `expected_path` in LIBRARY_NOT_CACHED is (spec §9).
+            library_dir: absolute(self.library_dir.unwrap_or_else(default_library_dir)),
             worker_bin,
             pool_size: usize::from(self.pool_size),
             token,

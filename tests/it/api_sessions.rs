@@ -752,6 +752,46 @@ fn missing_library_is_library_not_cached() {
     assert_eq!(eval(&d, &sid, "typeof _.chunk"), json!("function"));
 }
 
+/// A library file that is not a regular file (a FIFO nobody writes) is LIBRARY_NOT_CACHED at
+/// once, not a start (and a shutdown) blocked on its open; a relative `--library-dir` still
+/// reports an absolute `expected_path` (spec §9).
+#[test]
+fn unreadable_libraries_are_library_not_cached() {
+    let tmp = tempfile::tempdir().unwrap();
+    let libs = tmp.path().join("libs");
+    std::fs::create_dir(&libs).unwrap();
+    let fifo = libs.join("ramda-0.29.0.js");
+    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo with a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o644) }, 0);
+    // The same directory, relative to the daemon's working directory (this test's).
+    let cwd = std::env::current_dir().unwrap();
+    let relative = format!(
+        "{}{}",
+        "../".repeat(cwd.components().count() - 1),
+        libs.strip_prefix("/").unwrap().display()
+    );
+    let mut d = TestDaemon::start_with(&["--library-dir", &relative]);
+    let t = d.template("fifo");
+    d.post(
+        &format!("/templates/{t}/libraries"),
+        json!({"name": "ramda"}),
+    )
+    .ok(201);
+    let r = d.session_resp(&t, &d.worktree("fifo"));
+    let details = expect_err(&r, 422, "LIBRARY_NOT_CACHED", "a FIFO");
+    assert_eq!(details["library"], "ramda@0.29.0");
+    let expected = Path::new(details["expected_path"].as_str().unwrap());
+    assert!(expected.is_absolute(), "{details}");
+    assert_eq!(
+        expected.canonicalize().unwrap(),
+        fifo.canonicalize().unwrap()
+    );
+    // Nothing is left blocked: the daemon shuts down as usual.
+    d.signal(libc::SIGTERM);
+    assert_eq!(d.wait_exit().code(), Some(0));
+}
+
 #[test]
 fn failing_libraries_are_startup_failed() {
     let d = TestDaemon::start();

@@ -237,6 +237,17 @@ async fn fs_reads_writes_checks_and_lists_inside_the_worktree() {
         "a\u{FFFD}b".as_bytes()
     );
     std::fs::remove_file(s.path("lone.txt")).unwrap();
+    // So is one in a path: the file is named with one U+FFFD, and found by either spelling.
+    assert_eq!(
+        s.eval(
+            "const f = require('fs'); f.writeFileSync('s\\ud800', 'x');
+             [f.readFileSync('s\\ufffd'), f.existsSync('s\\ud800'), f.readFileSync('s\\ud800')]"
+        )
+        .await,
+        json!(["x", true, "x"])
+    );
+    assert!(s.path("s\u{FFFD}").exists());
+    std::fs::remove_file(s.path("s\u{FFFD}")).unwrap();
     // Invalid UTF-8 is replaced, not refused.
     assert_eq!(
         s.eval("fs.readFileSync('bad.bin')").await,
@@ -588,6 +599,12 @@ async fn exec_runs_an_allowlisted_command_with_an_empty_environment_in_the_workt
     assert_eq!(
         s.eval("run('/bin/sh', ['-c', 'kill -15 $$']).code").await,
         143
+    );
+    // A lone surrogate in an argument is passed as one U+FFFD (spec §7.6).
+    assert_eq!(
+        s.eval("run('/bin/sh', ['-c', 'printf %s \"$1\" | od -An -tx1', 'x', 'a\\ud800']).stdout.trim()")
+            .await,
+        json!("61 ef bf bd")
     );
     // stdin is /dev/null.
     assert_eq!(

@@ -115,11 +115,11 @@ impl TestDaemon {
         if !extra.iter().any(|a| a == "--listen") {
             command.arg("--listen").arg("127.0.0.1:0");
         }
+        command.arg("--db").arg(db_path(dir));
+        if !extra.iter().any(|a| a == "--library-dir") {
+            command.arg("--library-dir").arg(library_dir(dir));
+        }
         command
-            .arg("--db")
-            .arg(db_path(dir))
-            .arg("--library-dir")
-            .arg(library_dir(dir))
             .args(extra)
             .env("VM_SYSTEM_LOG", "warn")
             .stdin(Stdio::null())

@@ -120,22 +120,22 @@
             `The encoding must be "utf8" or "utf-8". Received ${typeof encoding === "string" ? `"${encoding}"` : received(encoding)}`,
           );
         }
-        return op_vm_fs_read(path);
+        return op_vm_fs_read(wellFormed(path));
       },
       writeFileSync(path, data) {
         needWrite();
         checkString("path", path);
-        op_vm_fs_write(path, wellFormed(String(data)));
+        op_vm_fs_write(wellFormed(path), wellFormed(String(data)));
       },
       existsSync(path) {
         needRead();
         if (typeof path !== "string") return false;
-        return op_vm_fs_exists(path);
+        return op_vm_fs_exists(wellFormed(path));
       },
       readdirSync(path) {
         needRead();
         checkString("path", path);
-        return JSONParse(op_vm_fs_readdir(path));
+        return JSONParse(op_vm_fs_readdir(wellFormed(path)));
       },
     };
   }
@@ -160,7 +160,7 @@
             if (ReflectApply(StringPrototypeIncludes, arg, ["\0"])) {
               throw new TypeError(`The "args[${i}]" argument must not contain NUL characters`);
             }
-            argv = argc === 0 ? arg : argv + "\0" + arg;
+            argv = argc === 0 ? wellFormed(arg) : argv + "\0" + wellFormed(arg);
             argc++;
           }
         }
@@ -257,7 +257,7 @@
           path = args[1];
         }
         checkString("path", path);
-        op_vm_db_configure(path);
+        op_vm_db_configure(wellFormed(path));
       },
       query(sql, ...params) {
         const result = run(false, sql, params);

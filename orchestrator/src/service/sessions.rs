@@ -69,6 +69,23 @@ pub(crate) fn library_file(dir: &Path, entry: &str) -> (String, PathBuf) {
     )
 }
 
+/// Reads a library file: a regular file, opened without blocking (a FIFO or a device in the
+/// library directory would otherwise hold the start, and the shutdown, until it is written).
+fn read_library(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
 impl Service {
     /// `POST /sessions`: checks, inserts the row as `starting`, and starts it (spec §6).
     pub(crate) async fn create_session(&self, new: NewSession) -> Result<Session, ApiError> {
@@ -453,9 +470,13 @@ impl Service {
     ) -> Result<(), StartFailure> {
         let id = live.id;
         let (library, path) = library_file(&self.library_dir, entry);
-        let source = match tokio::fs::read(&path).await {
-            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-            Err(_) => {
+        let read = {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || read_library(&path)).await
+        };
+        let source = match read {
+            Ok(Ok(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
+            Ok(Err(_)) | Err(_) => {
                 let expected = path.display().to_string();
                 return Err(StartFailure::new(
                     format!("library not cached: {library} (expected {expected})"),
