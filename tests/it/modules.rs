@@ -325,6 +325,11 @@ async fn fs_error_codes() {
         ("fs.writeFileSync('dir', 'x')", "EISDIR"),
         ("fs.readdirSync('file.txt')", "ENOTDIR"),
         ("fs.readFileSync('file.txt/x')", "ENOTDIR"),
+        // A trailing slash names a directory, as in POSIX and Node.
+        ("fs.readFileSync('file.txt/')", "ENOTDIR"),
+        ("fs.readFileSync('file.txt/.')", "ENOTDIR"),
+        ("fs.writeFileSync('file.txt/', 'x')", "EISDIR"),
+        ("fs.writeFileSync('new.txt/', 'x')", "EISDIR"),
         ("fs.readFileSync('loop')", "ELOOP"),
         ("fs.readFileSync('file.txt', 'latin1')", "ERR_INVALID_ARG"),
         ("fs.readFileSync('file.txt', 'utf16')", "ERR_INVALID_ARG"),
@@ -343,6 +348,15 @@ async fn fs_error_codes() {
     for (call, code) in cases {
         assert_eq!(s.code(call).await, code, "{call}");
     }
+    assert!(
+        !s.path("new.txt").exists(),
+        "a path with a trailing slash created a file"
+    );
+    assert_eq!(
+        s.eval("[fs.existsSync('file.txt/'), fs.existsSync('dir/'), fs.readdirSync('dir/.'), fs.readFileSync('file.txt')]")
+            .await,
+        json!([false, true, [], "F"])
+    );
     let got = s.throws("fs.readFileSync('missing.txt')").await;
     assert_eq!(
         got["message"],

@@ -24,8 +24,12 @@ pub(super) fn invalid_path(raw: &str, reason: PathReason) -> ModError {
 
 /// Rules 1–3. `allow_root`: `""`, `"."` and anything that cleans to nothing (`a/..`) name the
 /// root; a blank path of spaces does not.
+///
+/// A path that ends in `/` (or `/.`) names a directory, as in POSIX and Node: the cleaned path
+/// keeps a trailing `/`, so the kernel refuses a file there (`ENOTDIR`, `EISDIR` for a create).
 pub(super) fn lexical(raw: &str, allow_root: bool) -> Result<String, ModError> {
     match clean_relative_path(raw) {
+        Ok(cleaned) if raw.ends_with('/') || raw.ends_with("/.") => Ok(format!("{cleaned}/")),
         Ok(cleaned) => Ok(cleaned),
         Err(PathReason::Empty) if allow_root && (raw.is_empty() || !raw.trim().is_empty()) => {
             Ok(ROOT.to_string())
