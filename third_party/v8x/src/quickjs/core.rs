@@ -1463,6 +1463,7 @@ fn install_default_globals_inner(
   if ctx.is_null() {
     return;
   }
+  super::primitive::forget_private_for_api();
   unsafe {
     let global = JS_GetGlobalObject(ctx);
     if super::init::random_seed().is_some() || super::init::has_entropy_source()

@@ -464,11 +464,40 @@ pub extern "C" fn v8__Private__ForApi(
   } else {
     jsval_of(name)
   };
+  // vm-system: the one symbol of a name, looked up before evaluating
+  // `Symbol.for` and remembering it again: deno_core asks for the same key on
+  // every prepared stack, and each call parsed a script and grew
+  // `private_symbols` (with the name string) for good.
+  let key = (ctx as usize, desc.clone());
+  if let Some(v) =
+    PRIVATE_FOR_API.with(|cache| cache.borrow().get(&key).copied())
+  {
+    return intern::<Private>(unsafe { JS_DupValue(ctx, v) });
+  }
   let escaped = desc.replace('\\', "\\\\").replace('"', "\\\"");
   let v =
     unsafe { eval(ctx, &format!("Symbol.for(\"v82jsc_private:{escaped}\")")) };
   remember_private_symbol(isolate, ctx, v, name_value);
+  if v.tag == JS_TAG_SYMBOL {
+    // `private_symbols` holds a reference for the isolate's life; the cache
+    // borrows it.
+    PRIVATE_FOR_API.with(|cache| cache.borrow_mut().insert(key, v));
+  }
   intern::<Private>(v)
+}
+
+thread_local! {
+  /// vm-system: `Private::ForApi` symbols by (context, name), borrowed from
+  /// the isolate's `private_symbols`. Forgotten when a context is created
+  /// (a new context may reuse a freed one's address).
+  static PRIVATE_FOR_API: std::cell::RefCell<
+    std::collections::HashMap<(usize, std::string::String), JSValue>,
+  > = std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// vm-system: see `PRIVATE_FOR_API`.
+pub(crate) fn forget_private_for_api() {
+  PRIVATE_FOR_API.with(|cache| cache.borrow_mut().clear());
 }
 
 #[unsafe(no_mangle)]
