@@ -2,9 +2,11 @@
 
 One daemon (pool off), one fresh session per snippet; runs the snippet N times over a keep-alive
 connection and prints `snippet | executions | worker RSS before -> after | growth per execution`.
-A long-lived session should not grow with the number of executions: a steady growth per execution
-is a leak (in the engine binding, deno_core or the worker), found this way twice. Informational:
-prints numbers, asserts nothing (memory is not a test's business, see the brief)."""
+A long-lived session should not grow with the number of executions: a growth per execution that
+does not level off is a leak (in the engine binding, deno_core or the worker), found this way
+twice. Cyclic garbage (deno_core's timer lists) is freed only when QuickJS's cycle collector runs,
+at 1.5x the heap's size after the last run, so up to ~2 MB of growth may be garbage: use enough
+executions to see it level off. Informational: prints numbers, asserts nothing."""
 
 import argparse
 import os
