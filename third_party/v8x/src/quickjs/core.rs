@@ -1058,7 +1058,7 @@ pub extern "C" fn v8__Isolate__Dispose(this: *mut RealIsolate) {
       let v = *slot;
       JS_FreeValue(st.ctx, v);
       super::string::forget_external(slot);
-          drop(Box::from_raw(slot));
+      drop(Box::from_raw(slot));
     }
     while let Some(slot) = st.persistent_handles.pop() {
       let cell = slot.slot as *mut PersistentCell;
@@ -1184,8 +1184,9 @@ pub(crate) fn handle_depth() -> Option<(*mut RealIsolate, usize)> {
   Some((iso, iso_state(iso).handles.len()))
 }
 
-/// vm-system: frees the handles interned since `handle_depth`, as
-/// `v8__HandleScope__DESTRUCT` does.
+/// vm-system: frees the handles interned since `handle_depth` (a scope's end:
+/// `v8__HandleScope__DESTRUCT` and the callback trampolines call it too), and
+/// the external-string notes of their slots.
 pub(crate) fn release_handles_to((isolate, depth): (*mut RealIsolate, usize)) {
   let st = iso_state(isolate);
   while st.handles.len() > depth {
@@ -1195,7 +1196,7 @@ pub(crate) fn release_handles_to((isolate, depth): (*mut RealIsolate, usize)) {
     unsafe {
       JS_FreeValue(st.ctx, *slot);
       super::string::forget_external(slot);
-          drop(Box::from_raw(slot));
+      drop(Box::from_raw(slot));
     }
   }
 }
@@ -1222,14 +1223,7 @@ pub extern "C" fn v8__HandleScope__DESTRUCT(this: *mut usize) {
     if isolate.is_null() {
       return;
     }
-    let st = iso_state(isolate);
-    while st.handles.len() > saved_depth {
-      let slot = st.handles.pop().unwrap();
-      let v = *slot;
-      JS_FreeValue(st.ctx, v);
-      super::string::forget_external(slot);
-          drop(Box::from_raw(slot));
-    }
+    release_handles_to((isolate, saved_depth));
   }
 }
 

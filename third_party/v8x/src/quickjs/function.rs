@@ -864,16 +864,7 @@ unsafe fn restore_callback_handles(iso: *mut RealIsolate, saved_depth: usize) {
   if iso.is_null() {
     return;
   }
-  let st = iso_state(iso);
-  while st.handles.len() > saved_depth {
-    if let Some(slot) = st.handles.pop() {
-      unsafe {
-        JS_FreeValue(st.ctx, *slot);
-        super::string::forget_external(slot);
-          drop(Box::from_raw(slot));
-      }
-    }
-  }
+  super::core::release_handles_to((iso, saved_depth));
 }
 
 unsafe fn call_named_getter(
@@ -2225,16 +2216,7 @@ unsafe fn dispatch(
   };
 
   if !iso.is_null() {
-    let st = iso_state(iso);
-    while st.handles.len() > saved_depth {
-      if let Some(slot) = st.handles.pop() {
-        unsafe {
-          JS_FreeValue(st.ctx, *slot);
-          super::string::forget_external(slot);
-          drop(Box::from_raw(slot));
-        }
-      }
-    }
+    super::core::release_handles_to((iso, saved_depth));
   }
 
   result
@@ -2567,16 +2549,7 @@ unsafe fn restore_handle_depth(iso: *mut RealIsolate, saved_depth: usize) {
   if iso.is_null() {
     return;
   }
-  let st = iso_state(iso);
-  while st.handles.len() > saved_depth {
-    if let Some(slot) = st.handles.pop() {
-      unsafe {
-        JS_FreeValue(st.ctx, *slot);
-        super::string::forget_external(slot);
-          drop(Box::from_raw(slot));
-      }
-    }
-  }
+  super::core::release_handles_to((iso, saved_depth));
 }
 
 unsafe fn js_argv(
@@ -2965,16 +2938,7 @@ unsafe extern "C" fn named_getter_trampoline(
   };
 
   if !iso.is_null() {
-    let st = iso_state(iso);
-    while st.handles.len() > saved_depth {
-      if let Some(slot) = st.handles.pop() {
-        unsafe {
-          JS_FreeValue(st.ctx, *slot);
-          super::string::forget_external(slot);
-          drop(Box::from_raw(slot));
-        }
-      }
-    }
+    super::core::release_handles_to((iso, saved_depth));
   }
   if free_callback_data {
     unsafe { JS_FreeValue(ctx, callback_data) };
@@ -3292,16 +3256,7 @@ pub(crate) unsafe fn call_accessor_name_getter(
   };
 
   if !iso.is_null() {
-    let st = iso_state(iso);
-    while st.handles.len() > saved_depth {
-      if let Some(slot) = st.handles.pop() {
-        unsafe {
-          JS_FreeValue(st.ctx, *slot);
-          super::string::forget_external(slot);
-          drop(Box::from_raw(slot));
-        }
-      }
-    }
+    super::core::release_handles_to((iso, saved_depth));
   }
 
   result
@@ -3367,16 +3322,7 @@ pub(crate) unsafe fn call_accessor_name_setter(
   };
 
   if !iso.is_null() {
-    let st = iso_state(iso);
-    while st.handles.len() > saved_depth {
-      if let Some(slot) = st.handles.pop() {
-        unsafe {
-          JS_FreeValue(st.ctx, *slot);
-          super::string::forget_external(slot);
-          drop(Box::from_raw(slot));
-        }
-      }
-    }
+    super::core::release_handles_to((iso, saved_depth));
   }
 
   result
