@@ -26,18 +26,21 @@ pub(crate) struct Json<T>(pub(crate) T);
 #[derive(Debug)]
 pub(crate) struct Created<T>(pub(crate) T);
 
-fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Response {
+/// `status` with a compact JSON body.
+pub(crate) fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Response {
     match serde_json::to_vec(value) {
-        Ok(body) => {
-            let mut response = (status, body).into_response();
-            response.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            response
-        }
+        Ok(body) => json_typed((status, body).into_response()),
         Err(err) => ApiError::internal(err).into_response(),
     }
+}
+
+/// `response` labelled `application/json` (its body is JSON, whole or streamed).
+pub(crate) fn json_typed(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 impl<T: Serialize> IntoResponse for Json<T> {

@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::convert;
-use super::dto::{Created, Json};
+use super::dto::{Json, json_response, json_typed};
 use super::error::{ApiError, Envelope as ErrorEnvelope};
 use super::extract::{NoQuery, PathParams, StrictJson, StrictQuery, last_event_id};
 use super::requests::{ListEvents, ListExecutions, ReplRequest, RunFileRequest};
@@ -41,12 +41,7 @@ fn answer(svc: &Service, recorded: Recorded) -> Res<Response> {
 /// page by page as the client reads it, so that no more than one page of events is held.
 fn detail_response(svc: &Service, status: StatusCode, detail: ExecutionDetail) -> Res<Response> {
     if !detail.paged {
-        let body = convert::execution_detail(detail)?;
-        return Ok(if status == StatusCode::CREATED {
-            Created(body).into_response()
-        } else {
-            Json(body).into_response()
-        });
+        return Ok(json_response(status, &convert::execution_detail(detail)?));
     }
     let id = detail.execution.id;
     let through = detail.execution.metrics.event_count;
@@ -96,13 +91,9 @@ fn detail_response(svc: &Service, status: StatusCode, detail: ExecutionDetail) -
             Ok(Some((Bytes::from(chunk), Some((Vec::new(), last)))))
         }
     });
-    let mut response = Response::new(Body::from_stream(pages));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    Ok(response)
+    Ok(json_typed(
+        (status, Body::from_stream(pages)).into_response(),
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/executions/repl", tag = "executions", operation_id = "execute_repl",
