@@ -92,18 +92,10 @@ pub fn main_impl() -> ExitCode {
         Command::Serve(args) => return run_serve(args),
         Command::Completions(args) => cli::completions(args.shell, &mut Cli::command()),
         Command::Libs(command) => cli::libs(output, command),
-        command => on_large_stack(move || {
-            let ctx = cli::Ctx::new(&cli.global)?;
-            match command {
-                Command::Template(command) => cli::template(&ctx, command),
-                Command::Session(command) => cli::session(&ctx, command),
-                Command::Exec(command) => cli::exec(&ctx, command),
-                Command::Ops(command) => cli::ops(&ctx, command),
-                Command::Serve(_) | Command::Completions(_) | Command::Libs(_) => {
-                    Ok(cli::Outcome::Success)
-                }
-            }
-        }),
+        Command::Template(command) => client(cli.global, move |ctx| cli::template(ctx, command)),
+        Command::Session(command) => client(cli.global, move |ctx| cli::session(ctx, command)),
+        Command::Exec(command) => client(cli.global, move |ctx| cli::exec(ctx, command)),
+        Command::Ops(command) => client(cli.global, move |ctx| cli::ops(ctx, command)),
     };
     match result {
         Ok(cli::Outcome::Success) => ExitCode::SUCCESS,
@@ -132,14 +124,16 @@ fn invokes_serve() -> bool {
 /// levels deep, and parsing, printing and dropping an answer recurse once per level.
 const CLIENT_STACK: usize = 256 << 20;
 
-/// Runs a client command on a thread with a [`CLIENT_STACK`] stack (reserved, not committed).
-fn on_large_stack(
-    f: impl FnOnce() -> Result<cli::Outcome, cli::CliError> + Send + 'static,
+/// Runs a client command with the client of `global`'s connection flags, on a thread with a
+/// [`CLIENT_STACK`] stack (reserved, not committed).
+fn client(
+    global: cli::GlobalArgs,
+    run: impl FnOnce(&cli::Ctx) -> Result<cli::Outcome, cli::CliError> + Send + 'static,
 ) -> Result<cli::Outcome, cli::CliError> {
     let thread = std::thread::Builder::new()
         .name("client".into())
         .stack_size(CLIENT_STACK)
-        .spawn(f)
+        .spawn(move || run(&cli::Ctx::new(&global)?))
         .map_err(|err| anyhow::Error::new(err).context("cannot start the client thread"))?;
     thread
         .join()

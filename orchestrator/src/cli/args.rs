@@ -33,16 +33,16 @@ impl GlobalArgs {
                 .ok()
                 .filter(|value| !value.trim().is_empty())
         };
-        let checked = |source: String, text: &str, check: fn(&str) -> Result<String, String>| {
+        let checked = |source: &str, text: &str, check: fn(&str) -> Result<String, String>| {
             check(text).map_err(|why| format!("invalid value '{text}' for {source}: {why}"))
         };
         let server_url = match (&self.server_url, env("VM_SYSTEM_SERVER_URL")) {
-            (Some(flag), _) => checked("'--server-url <URL>'".into(), flag, server_url)?,
-            (None, Some(var)) => checked("VM_SYSTEM_SERVER_URL".into(), &var, server_url)?,
+            (Some(flag), _) => checked("'--server-url <URL>'", flag, server_url)?,
+            (None, Some(var)) => checked("VM_SYSTEM_SERVER_URL", &var, server_url)?,
             (None, None) => DEFAULT_SERVER_URL.to_string(),
         };
         let token = match (&self.token, env("VM_SYSTEM_TOKEN")) {
-            (Some(flag), _) => Some(checked("'--token <TOKEN>'".into(), flag, token)?),
+            (Some(flag), _) => Some(checked("'--token <TOKEN>'", flag, token)?),
             // The value is a secret: not repeated in the message.
             (None, Some(var)) => {
                 Some(token(&var).map_err(|why| format!("invalid VM_SYSTEM_TOKEN: {why}"))?)
