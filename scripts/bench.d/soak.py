@@ -25,14 +25,6 @@ SNIPPETS = [
 ]
 
 
-def rss_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin-dir", required=True)
@@ -49,10 +41,10 @@ def main():
             # A first round settles what a session allocates once (code paths, caches).
             for _ in range(200):
                 bench.repl(d.conn, s["id"], code)
-            before = rss_kb(s["pid"])
+            before = bench.vmrss_kb(s["pid"])
             for _ in range(args.executions):
                 bench.repl(d.conn, s["id"], code)
-            after = rss_kb(s["pid"])
+            after = bench.vmrss_kb(s["pid"])
             per = (after - before) * 1024 / args.executions
             print(f"{name} `{code}` | {args.executions} | {before / 1024:.1f} -> {after / 1024:.1f} MB "
                   f"| {per:.0f} B", flush=True)
